@@ -1,0 +1,65 @@
+"""Tessera: teams of small specialist models.
+
+The public face. Names are imported lazily, so ``import tessera`` (and ``tessera --help``) stays fast and
+pulls in no torch, chromadb or llama_cpp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tessera._version import __version__
+
+if TYPE_CHECKING:
+    from tessera.config import TeamConfig, load_team
+    from tessera.errors import (
+        AgentRunError,
+        ConfigError,
+        ModelDownloadError,
+        ModelLoadError,
+        PlanError,
+        SandboxViolation,
+        SpecialistError,
+        StructuredOutputError,
+        TesseraError,
+        UserError,
+    )
+    from tessera.models.function import FunctionModel, ScriptedModel
+    from tessera.models.llama_cpp import LlamaCppChatModel
+    from tessera.models.openai import OpenAIChatModel
+    from tessera.models.pool import ModelPool
+
+_EXPORTS = {
+    "TeamConfig": "tessera.config",
+    "load_team": "tessera.config",
+    "FunctionModel": "tessera.models.function",
+    "ScriptedModel": "tessera.models.function",
+    "LlamaCppChatModel": "tessera.models.llama_cpp",
+    "OpenAIChatModel": "tessera.models.openai",
+    "ModelPool": "tessera.models.pool",
+    **{
+        name: "tessera.errors"
+        for name in (
+            "TesseraError",
+            "UserError",
+            "ConfigError",
+            "ModelLoadError",
+            "ModelDownloadError",
+            "AgentRunError",
+            "StructuredOutputError",
+            "PlanError",
+            "SpecialistError",
+            "SandboxViolation",
+        )
+    },
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tessera' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

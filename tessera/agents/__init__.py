@@ -1,0 +1,1 @@
+"""Specialists: planner, router, generic specialist, coder, retriever, tool agents."""

@@ -1,0 +1,195 @@
+"""The ``tessera`` command: a thin shell over the Python API.
+
+Exit codes: 0 success, 1 a failed run, 2 bad usage or config. Errors are one line on stderr, never a
+traceback (set ``TESSERA_DEBUG=1`` to see one). Heavy libraries are imported inside the commands, so
+``tessera --help`` starts in a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from tessera._version import __version__
+
+if TYPE_CHECKING:
+    from tessera.config import TeamConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+team_option = click.option(
+    "--team",
+    "-t",
+    "team_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=lambda: os.environ.get("TESSERA_TEAM", "team.yaml"),
+    show_default="$TESSERA_TEAM or team.yaml",
+    help="Team YAML file.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="tessera")
+def cli() -> None:
+    """Tessera: teams of small specialist models.
+
+    A planner model breaks each task into subtasks; small local models (GGUF on llama.cpp) do them,
+    in parallel where they can, and bigger or remote models step in only when needed.
+    """
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def validate(files: tuple[Path, ...], as_json: bool) -> None:
+    """Check team files. Exit 0 if all are valid, else 2 with one line per problem."""
+    from tessera.config import load_team
+    from tessera.errors import ConfigError
+
+    problems: list[str] = []
+    report = []
+    for file in files:
+        try:
+            team = load_team(file)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            report.append({"file": str(file), "valid": False, "problems": exc.problems})
+        else:
+            summary = f"{len(team.models)} models, {len(team.specialists)} specialists"
+            report.append({"file": str(file), "valid": True, "problems": []})
+            if not as_json:
+                click.echo(f"{file}: ok ({summary})")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        sys.exit(2)
+
+
+@cli.command()
+@team_option
+@click.option("--model", "-m", "model_name", required=True, help="Model name in the team file.")
+@click.option("--system", "-s", default=None, help="System prompt.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Most tokens to generate.")
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature.")
+@click.option("--seed", type=int, default=None, help="Sampling seed.")
+@json_option
+@click.argument("text", required=False)
+def prompt(
+    team_file: Path,
+    model_name: str,
+    system: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    seed: int | None,
+    as_json: bool,
+    text: str | None,
+) -> None:
+    """Send TEXT (or stdin) straight to one model, bypassing the planner."""
+    from tessera.models.prompt import run_prompt
+
+    if text is None or text == "-":
+        if sys.stdin.isatty():
+            raise click.UsageError("give the prompt TEXT, or pipe it on stdin")
+        text = sys.stdin.read()
+    team = _load(team_file)
+    options = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+    on_token = None if as_json else _echo_token
+    result = run_prompt(team, model_name, text, system=system, on_token=on_token, **options)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    else:
+        click.echo("")
+        rate = f"{result.tokens_per_s:,.1f} tokens/s" if result.tokens_per_s else "n/a"
+        click.echo(
+            f"[{result.model}: {result.tokens} tokens in {result.seconds:.2f}s, {rate}]", err=True
+        )
+
+
+@cli.group()
+def models() -> None:
+    """The team's models: where they come from and whether they are loaded."""
+
+
+@models.command("list")
+@team_option
+@json_option
+def models_list(team_file: Path, as_json: bool) -> None:
+    """List the team's models."""
+    from tessera.models.catalog import describe_models
+
+    rows = describe_models(_load(team_file))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        size = f"{row['size_mb']:,.0f} MB" if row["size_mb"] is not None else "-"
+        state = "present" if row["present"] else "not downloaded"
+        click.echo(f"{row['name']:<16} {row['backend']:<10} {size:>10}  {state:<15} {row['source']}")
+
+
+@models.command("pull")
+@team_option
+@click.argument("names", nargs=-1)
+def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
+    """Download the team's hub models (all, or NAMES), with progress bars."""
+    from tessera.models.catalog import pull_models
+
+    for name, path in pull_models(_load(team_file), list(names) or None):
+        click.echo(f"{name}: {path}")
+
+
+def _load(team_file: Path) -> TeamConfig:
+    from tessera.config import load_team
+
+    return load_team(team_file)
+
+
+def _echo_token(token: str) -> None:
+    sys.stdout.write(token)
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn Tessera errors into one line and an exit code."""
+    from tessera.errors import TesseraError
+
+    try:
+        code = cli.main(args=argv, prog_name="tessera", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TesseraError as exc:
+        if os.environ.get("TESSERA_DEBUG"):
+            raise
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            click.echo(line, err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line unless debugging
+        if os.environ.get("TESSERA_DEBUG"):
+            raise
+        click.echo(
+            f"tessera: internal error: {type(exc).__name__}: {exc} (TESSERA_DEBUG=1 shows where)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

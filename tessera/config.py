@@ -1,0 +1,391 @@
+"""Team configuration: one YAML file, validated by strict pydantic models.
+
+A team file names its models, its planner and its specialists. Every section is a pydantic model with
+``extra="forbid"``, so a typo is an error, not a silently ignored key. Strings may use ``${VAR}`` and
+``${VAR:-default}``. :meth:`TeamConfig.from_yaml` reports every problem at once, one line each, in the form
+``team.yaml: specialists.coder.model: unknown model 'codr' (known: coder, small)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tessera.errors import ConfigError
+
+__all__ = [
+    "FunctionModelConfig",
+    "LlamaCppModelConfig",
+    "MemoryConfig",
+    "ModelConfig",
+    "OpenAIModelConfig",
+    "PlannerConfig",
+    "RoutingConfig",
+    "RuntimeConfig",
+    "SpecialistConfig",
+    "TeamConfig",
+    "load_team",
+]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class _ModelBase(_Section):
+    """Generation options shared by every backend."""
+
+    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling threshold.")
+    max_tokens: int = Field(512, ge=1, description="Most tokens one call may generate.")
+    seed: int | None = Field(None, description="Sampling seed; None picks one per call.")
+    keep_warm: bool = Field(False, description="Never evict this model from the pool.")
+    cost: float = Field(1.0, ge=0, description="Relative cost per 1k tokens, for routing.")
+    max_prompt_tokens: int | None = Field(None, ge=1, description="Longest prompt to route here.")
+
+
+class LlamaCppModelConfig(_ModelBase):
+    """A GGUF model run in-process by llama.cpp: a local ``path``, or ``repo`` + ``file`` on the hub."""
+
+    backend: Literal["llama_cpp"]
+    path: Path | None = Field(None, description="Local GGUF file; relative to the team file.")
+    repo: str | None = Field(None, description="Hugging Face repo id, e.g. Qwen/Qwen2.5-0.5B-Instruct-GGUF.")
+    file: str | None = Field(None, description="File name inside `repo`.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    n_ctx: int = Field(4096, ge=64, description="Context length in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads; default: physical cores.")
+    n_batch: int = Field(512, ge=1, description="Prompt-processing batch size.")
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers to offload to a GPU (-1: all).")
+    chat_format: str | None = Field(None, description="Override the GGUF's own chat template.")
+    prefix_cache_mb: int = Field(
+        256, ge=0, description="RAM for saved prompt-prefix KV states (0 turns it off)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LlamaCppModelConfig:
+        if self.path is not None and (self.repo or self.file):
+            raise ValueError("set either 'path' or 'repo' + 'file', not both")
+        if self.path is None and not (self.repo and self.file):
+            raise ValueError("needs 'path', or both 'repo' and 'file'")
+        return self
+
+
+class OpenAIModelConfig(_ModelBase):
+    """Any OpenAI-compatible endpoint: llama.cpp server, vLLM, Ollama, a cloud API."""
+
+    backend: Literal["openai"]
+    base_url: str = Field(description="Endpoint root, e.g. http://127.0.0.1:8080/v1.")
+    model: str = Field(description="Model name sent to the endpoint.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
+    timeout_s: float = Field(60.0, gt=0, description="Timeout of one request.")
+    max_retries: int = Field(1, ge=0, description="Client-level retries on connection errors.")
+    structured_output: Literal["json_object", "json_schema"] = Field(
+        "json_object",
+        description="How to ask for JSON: llama.cpp's server refuses json_schema.",
+    )
+
+
+class FunctionModelConfig(_ModelBase):
+    """A Python callable ``fn(messages, **kw) -> str``: the seam for tests and custom integrations."""
+
+    backend: Literal["function"]
+    callable: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function")
+
+
+ModelConfig = Annotated[
+    LlamaCppModelConfig | OpenAIModelConfig | FunctionModelConfig, Field(discriminator="backend")
+]
+BACKENDS = ("function", "llama_cpp", "openai")
+
+
+class PlannerConfig(_Section):
+    """The model that breaks a task into a DAG of subtasks."""
+
+    model: str
+    max_subtasks: int = Field(8, ge=1, le=64)
+    max_replans: int = Field(1, ge=0, le=10)
+    approve: bool = Field(False, description="Ask the user to approve each plan (chat REPL).")
+    system_prompt: str | None = None
+
+
+class SpecialistConfig(_Section):
+    """One member of the team: a model (or a bare tool) good at one kind of subtask."""
+
+    description: str = Field(min_length=1, description="What it is good at; the planner reads it.")
+    kind: str = Field("general", description="general, coder, retriever, tool, or module:Class.")
+    model: str | None = None
+    tool: str | None = None
+    system_prompt: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(120.0, gt=0)
+    max_attempts: int = Field(2, ge=1, le=10)
+    min_tier: str | None = Field(None, description="Lowest routing tier this specialist may use.")
+
+    @model_validator(mode="after")
+    def _model_or_tool(self) -> SpecialistConfig:
+        if (self.model is None) == (self.tool is None):
+            raise ValueError("needs exactly one of 'model' or 'tool'")
+        return self
+
+
+class RoutingConfig(_Section):
+    """Tiers of models, small to large, and how far a failing subtask may escalate."""
+
+    tiers: list[str] = Field(default_factory=list)
+    max_escalations: int = Field(1, ge=0, le=10)
+    cooloff_s: float = Field(60.0, ge=0, description="How long an unreachable endpoint stays down.")
+
+
+class MemoryConfig(_Section):
+    """Knowledge base and long-term memory on Chroma."""
+
+    retrieval: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    embedder: str | None = Field(None, description="Hub id or local path of a sentence-transformer.")
+    chroma_url: str | None = Field(None, description="A `chroma run` server, for several writers.")
+    collection: str = Field("knowledge", pattern=_NAME)
+
+
+class RuntimeConfig(_Section):
+    """How the team uses this machine."""
+
+    max_concurrency: int = Field(4, ge=1, le=256, description="Subtasks in flight at once.")
+    memory_budget_mb: int | None = Field(
+        None, ge=1, description="RAM for loaded models; default: 70% of physical memory."
+    )
+
+
+class TeamConfig(_Section):
+    """A whole team: its models, planner, specialists, routing, memory and runtime limits."""
+
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    state_dir: Path | None = Field(None, description="Default: ~/.tessera/<name>.")
+    models: dict[str, ModelConfig] = Field(min_length=1)
+    planner: PlannerConfig
+    specialists: dict[str, SpecialistConfig] = Field(min_length=1)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        """Where checkpoints, memory and caches live."""
+        if self.state_dir is not None:
+            return self.state_dir.expanduser()
+        return Path("~/.tessera").expanduser() / self.name
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> TeamConfig:
+        """Load and validate a team file; raise :class:`ConfigError` listing every problem."""
+        return load_team(path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None) -> TeamConfig:
+        """Validate an already-parsed mapping (``${VAR}`` interpolation included)."""
+        return _validate(data, source, base_dir or Path.cwd())
+
+
+def load_team(path: str | os.PathLike[str]) -> TeamConfig:
+    """Read, interpolate and validate one team YAML file."""
+    file = Path(path)
+    label = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{label}: no such file"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{label}: is a directory, not a team file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{label}: cannot read: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{label}{where}: invalid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{label}: expected a mapping of sections (name, models, ...) at the top"])
+    return _validate(data, label, file.resolve().parent)
+
+
+def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:
+    problems: list[str] = []
+    data = _interpolate(data, (), problems)
+    if problems:
+        raise ConfigError([f"{label}: {p}" for p in problems])
+    try:
+        config = TeamConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{label}: {line}" for line in _describe(exc, data)]) from None
+    problems = _check_references(config)
+    if problems:
+        raise ConfigError([f"{label}: {p}" for p in problems])
+    for model in config.models.values():
+        if isinstance(model, LlamaCppModelConfig) and model.path is not None:
+            model.path = (base_dir / model.path.expanduser()).resolve()
+    if config.state_dir is not None and not config.state_dir.expanduser().is_absolute():
+        config.state_dir = (base_dir / config.state_dir).resolve()
+    return config
+
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, path: tuple[str, ...], problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, str(k)), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, str(i)), problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        problems.append(f"{'.'.join(path)}: environment variable '{name}' is not set (use ${{{name}:-default}})")
+        return ""
+
+    return _VAR.sub(substitute, value)
+
+
+def _check_references(config: TeamConfig) -> list[str]:
+    """Cross-field checks pydantic cannot express: every name must point at something defined."""
+    problems: list[str] = []
+    known = sorted(config.models)
+
+    def model_ref(where: str, name: str | None) -> None:
+        if name is not None and name not in config.models:
+            problems.append(f"{where}: unknown model {name!r}{_hint(name, known, 'known')}")
+
+    model_ref("planner.model", config.planner.model)
+    for name, spec in config.specialists.items():
+        if not re.match(_NAME, name):
+            problems.append(f"specialists.{name}: invalid name (letters, digits, '_', '-', '.')")
+        model_ref(f"specialists.{name}.model", spec.model)
+        if spec.min_tier is not None and spec.min_tier not in config.routing.tiers:
+            tiers = config.routing.tiers
+            problems.append(
+                f"specialists.{name}.min_tier: {spec.min_tier!r} is not a routing tier"
+                f"{_hint(spec.min_tier, tiers, 'tiers')}"
+            )
+    for i, tier in enumerate(config.routing.tiers):
+        model_ref(f"routing.tiers.{i}", tier)
+    if len(set(config.routing.tiers)) != len(config.routing.tiers):
+        problems.append("routing.tiers: a model is listed twice")
+    for name in config.models:
+        if not re.match(_NAME, name):
+            problems.append(f"models.{name}: invalid name (letters, digits, '_', '-', '.')")
+    return problems
+
+
+def _hint(value: str, known: list[str], word: str) -> str:
+    if not known:
+        return f" ({word}: none)"
+    close = difflib.get_close_matches(value, known, n=1)
+    suggestion = f"; did you mean {close[0]!r}?" if close else ""
+    return f" ({word}: {', '.join(known)}{suggestion})"
+
+
+def _describe(exc: ValidationError, data: dict[str, Any]) -> list[str]:
+    """Turn pydantic errors into ``field.path: message`` lines a person can act on."""
+    lines: list[str] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        kind = err["type"]
+        # Discriminated unions insert the tag into the location: models.x.llama_cpp.path -> models.x.path
+        if len(loc) >= 3 and loc[0] == "models" and loc[2] in BACKENDS:
+            del loc[2]
+        where = ".".join(loc) or "(top level)"
+        if kind == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag")
+            lines.append(
+                f"{where}.backend: unknown backend {tag!r}{_hint(str(tag), list(BACKENDS), 'known')}"
+            )
+        elif kind == "union_tag_not_found":
+            lines.append(f"{where}.backend: missing (one of: {', '.join(BACKENDS)})")
+        elif kind == "extra_forbidden":
+            allowed = _fields_at(loc[:-1], data)
+            close = difflib.get_close_matches(loc[-1], allowed, n=1)
+            if close:
+                hint = f" (did you mean {close[0]!r}?)"
+            else:
+                hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+            lines.append(f"{where}: unknown field{hint}")
+        elif kind == "missing":
+            lines.append(f"{where}: required field is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            value = err.get("input")
+            shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+            lines.append(f"{where}: {msg}{shown}")
+    return lines
+
+
+def _fields_at(loc: list[str], data: dict[str, Any]) -> list[str]:
+    """The field names allowed at a location, for 'did you mean' hints."""
+    node: Any = TeamConfig
+    value: Any = data
+    for part in loc:
+        value = value.get(part) if isinstance(value, dict) else None
+        node = _step(node, part, value)
+        if node is None:
+            return []
+    if isinstance(value, dict) and _is_union(node):
+        node = _pick_backend(node, value)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return sorted(node.model_fields)
+    return []
+
+
+def _step(node: Any, part: str, value: Any) -> Any:
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        field = node.model_fields.get(part)
+        return None if field is None else _unwrap(field.annotation)
+    origin = typing.get_origin(node)
+    if origin is dict:
+        inner = _unwrap(typing.get_args(node)[1])
+        if _is_union(inner) and isinstance(value, dict):
+            return _pick_backend(inner, value)
+        return inner
+    if origin is list:
+        return _unwrap(typing.get_args(node)[0])
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    if typing.get_origin(annotation) is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    args = typing.get_args(annotation)
+    if _is_union(annotation) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _unwrap(rest[0])
+    return annotation
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _pick_backend(union: Any, value: dict[str, Any]) -> Any:
+    for option in typing.get_args(union):
+        field = getattr(option, "model_fields", {}).get("backend")
+        if field is not None and value.get("backend") in typing.get_args(field.annotation):
+            return option
+    return None

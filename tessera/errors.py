@@ -1,0 +1,60 @@
+"""The error hierarchy.
+
+Two roots, as in pydantic-ai: :class:`UserError` is a mistake the developer or user can fix (a bad config,
+a missing file, a download that cannot happen offline); :class:`AgentRunError` is a model or a tool
+misbehaving at run time. The CLI turns any :class:`TesseraError` into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class TesseraError(Exception):
+    """Base of every error Tessera raises on purpose."""
+
+    exit_code: int = 1
+
+
+class UserError(TesseraError):
+    """Something the user can fix: bad config, bad input, a missing file."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A team config is invalid. ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ModelLoadError(UserError):
+    """A model cannot be loaded: missing file, not a GGUF file, not enough memory."""
+
+
+class ModelDownloadError(UserError):
+    """A model cannot be downloaded from the hub (offline, unknown repo or file)."""
+
+
+class MissingDependencyError(UserError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+
+class AgentRunError(TesseraError):
+    """A model or tool misbehaved while running."""
+
+
+class StructuredOutputError(AgentRunError):
+    """A model's output did not validate against the requested schema, even after a retry."""
+
+
+class PlanError(AgentRunError):
+    """A plan failed validation."""
+
+
+class SpecialistError(AgentRunError):
+    """A specialist failed its subtask."""
+
+
+class SandboxViolation(AgentRunError):
+    """Sandboxed code broke a limit (time, memory, processes, file system, network)."""

@@ -1,0 +1,1 @@
+"""The orchestration state machine: state, nodes, graph builder."""

@@ -1,0 +1,1 @@
+"""Memory: embedder, Chroma store, lexical index, ingestion, recall."""

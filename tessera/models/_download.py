@@ -1,0 +1,99 @@
+"""Find a model's GGUF file: a local path, the hub cache, or a download through huggingface_hub.
+
+Downloads show huggingface_hub's progress bar, land in its cache (or ``TESSERA_MODEL_CACHE``), and fail
+within seconds when there is no network, saying how to supply a local file instead. A failed download
+leaves no partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from tessera.errors import MissingDependencyError, ModelDownloadError, ModelLoadError
+
+# huggingface_hub reads these at import time; short timeouts make an offline machine fail fast.
+_FAST_FAIL = {"HF_HUB_ETAG_TIMEOUT": "5", "HF_HUB_DOWNLOAD_TIMEOUT": "20"}
+
+
+def cache_dir() -> Path | None:
+    """Where downloaded models go: ``TESSERA_MODEL_CACHE``, else huggingface_hub's own cache."""
+    value = os.environ.get("TESSERA_MODEL_CACHE")
+    return Path(value).expanduser() if value else None
+
+
+def local_path(path: Path) -> Path:
+    """Check a configured local path; the hub is never consulted for it."""
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: not a file")
+    return path
+
+
+def cached_file(repo: str, file: str, revision: str | None = None) -> Path | None:
+    """The file if it is already in the cache, without touching the network."""
+    hub = _hub()
+    found = hub.try_to_load_from_cache(repo, file, revision=revision, cache_dir=cache_dir())
+    return Path(found) if isinstance(found, str) else None
+
+
+def download(repo: str, file: str, revision: str | None = None) -> Path:
+    """Download ``file`` from ``repo`` once (progress bar on stderr) and return its cached path."""
+    found = cached_file(repo, file, revision)
+    if found is not None:
+        return found
+    where = f"{repo}/{file}"
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        raise ModelDownloadError(
+            f"{where}: not downloaded yet and HF_HUB_OFFLINE is set; run `tessera models pull` with "
+            "network, or set `path:` to a local GGUF file"
+        )
+    hub = _hub()
+    from huggingface_hub import errors
+
+    root = cache_dir() or Path(hub.constants.HF_HUB_CACHE)
+    repo_dir = root / ("models--" + repo.replace("/", "--"))
+    existed = repo_dir.exists()
+    before = _partial_files(repo_dir)
+    try:
+        path = hub.hf_hub_download(repo, file, revision=revision, cache_dir=cache_dir())
+    except errors.RepositoryNotFoundError:
+        raise ModelDownloadError(f"{where}: no such repository on the hub (or it is private)") from None
+    except errors.EntryNotFoundError:
+        raise ModelDownloadError(f"{where}: the repository has no file {file!r}") from None
+    except errors.GatedRepoError:
+        raise ModelDownloadError(f"{where}: gated repository; log in with `hf auth login`") from None
+    except (errors.LocalEntryNotFoundError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ModelDownloadError(
+            f"{where}: cannot download (no network? {reason}); set `path:` to a local GGUF file, or "
+            "run `tessera models pull` where the hub is reachable"
+        ) from None
+    finally:
+        _remove_partials(repo_dir, before, remove_dir=not existed)
+    return Path(path)
+
+
+def _hub():  # type: ignore[no-untyped-def]
+    for key, value in _FAST_FAIL.items():
+        os.environ.setdefault(key, value)
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise MissingDependencyError(
+            "downloading models needs huggingface_hub: pip install huggingface_hub"
+        ) from None
+    return huggingface_hub
+
+
+def _partial_files(repo_dir: Path) -> set[Path]:
+    return set(repo_dir.rglob("*.incomplete")) if repo_dir.exists() else set()
+
+
+def _remove_partials(repo_dir: Path, before: set[Path], *, remove_dir: bool) -> None:
+    for partial in _partial_files(repo_dir) - before:
+        partial.unlink(missing_ok=True)
+    if remove_dir and repo_dir.exists() and not any(p.is_file() for p in repo_dir.rglob("*")):
+        shutil.rmtree(repo_dir, ignore_errors=True)

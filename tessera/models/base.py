@@ -1,0 +1,145 @@
+"""What every Tessera backend shares: a langchain-core chat model with validated structured output.
+
+A backend implements langchain-core's ``_generate`` (and usually ``_stream``) plus one more method,
+:meth:`TesseraChatModel._structured`: produce JSON text for a JSON schema. Parsing, validation and the
+retry on invalid output live here, once, for every backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, TypeVar, cast
+
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, convert_to_openai_messages
+from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import BaseModel, ValidationError
+
+from tessera.errors import StructuredOutputError
+
+__all__ = ["TesseraChatModel", "to_openai_messages"]
+
+T = TypeVar("T", bound=BaseModel)
+Schema = type[BaseModel] | dict[str, Any]
+
+
+def to_openai_messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+    """langchain-core messages as OpenAI-style ``{role, content}`` dicts."""
+    return cast(list[dict[str, Any]], convert_to_openai_messages(messages))
+
+
+def json_schema_of(schema: Schema) -> dict[str, Any]:
+    """The JSON schema of a pydantic model class, or the dict itself."""
+    if isinstance(schema, dict):
+        return schema
+    return schema.model_json_schema()
+
+
+class TesseraChatModel(BaseChatModel):
+    """Base of the built-in backends.
+
+    Subclasses implement :meth:`_structured`; :meth:`with_structured_output` then returns a runnable
+    that yields a validated pydantic instance (or dict), retrying ``structured_retries`` times on
+    output that does not parse or validate.
+    """
+
+    model_id: str = "model"
+    """The model's name in the team config; shown in traces and errors."""
+    structured_retries: int = 1
+
+    def _structured(
+        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
+    ) -> AIMessage:
+        """Generate JSON text for ``schema``; the returned message's content is that text."""
+        raise NotImplementedError(f"{type(self).__name__} does not support structured output")
+
+    async def _astructured(
+        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
+    ) -> AIMessage:
+        return await asyncio.to_thread(self._structured, messages, schema, **kwargs)
+
+    # -- public -------------------------------------------------------------------------------------
+
+    def with_structured_output(  # type: ignore[override]
+        self, schema: Schema, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable returning a validated instance of ``schema`` (or ``{"raw", "parsed"}``)."""
+
+        def run(value: LanguageModelInput) -> Any:
+            parsed, raw = self.generate_structured(value, schema, **kwargs)
+            return {"raw": raw, "parsed": parsed, "parsing_error": None} if include_raw else parsed
+
+        async def arun(value: LanguageModelInput) -> Any:
+            parsed, raw = await self.agenerate_structured(value, schema, **kwargs)
+            return {"raw": raw, "parsed": parsed, "parsing_error": None} if include_raw else parsed
+
+        return RunnableLambda(run, afunc=arun, name=f"{self.model_id}.structured")
+
+    def generate_structured(
+        self, value: LanguageModelInput, schema: Schema, **kwargs: Any
+    ) -> tuple[Any, AIMessage]:
+        """Return ``(validated value, raw message)``; raise :class:`StructuredOutputError`."""
+        messages = self._convert_input(value).to_messages()
+        json_schema = json_schema_of(schema)
+        errors: list[str] = []
+        for _ in range(self.structured_retries + 1):
+            raw = self._structured(messages, json_schema, **kwargs)
+            try:
+                return _validate(raw, schema), raw
+            except ValueError as exc:
+                errors.append(str(exc))
+                messages = _with_feedback(messages, raw, str(exc))
+        raise self._give_up(errors)
+
+    async def agenerate_structured(
+        self, value: LanguageModelInput, schema: Schema, **kwargs: Any
+    ) -> tuple[Any, AIMessage]:
+        """Async :meth:`generate_structured`."""
+        messages = self._convert_input(value).to_messages()
+        json_schema = json_schema_of(schema)
+        errors: list[str] = []
+        for _ in range(self.structured_retries + 1):
+            raw = await self._astructured(messages, json_schema, **kwargs)
+            try:
+                return _validate(raw, schema), raw
+            except ValueError as exc:
+                errors.append(str(exc))
+                messages = _with_feedback(messages, raw, str(exc))
+        raise self._give_up(errors)
+
+    def _give_up(self, errors: list[str]) -> StructuredOutputError:
+        tries = len(errors)
+        return StructuredOutputError(
+            f"model {self.model_id!r}: output failed the schema {tries} time(s): {errors[-1]}"
+        )
+
+
+def _validate(raw: AIMessage, schema: Schema) -> Any:
+    text = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
+    try:
+        data = json.loads(text)  # strict: raw control characters in strings are an error
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos}): {text[:200]!r}") from None
+    if isinstance(schema, dict):
+        import jsonschema
+
+        try:
+            jsonschema.validate(data, schema)
+        except jsonschema.ValidationError as exc:
+            raise ValueError(f"does not match the schema: {exc.message}") from None
+        return data
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise ValueError(f"{where}: {first['msg']} ({exc.error_count()} error(s))") from None
+
+
+def _with_feedback(messages: list[BaseMessage], raw: AIMessage, error: str) -> list[BaseMessage]:
+    return [
+        *messages,
+        AIMessage(content=raw.content),
+        HumanMessage(content=f"That output is invalid: {error}. Reply again with corrected JSON only."),
+    ]

@@ -1,0 +1,272 @@
+"""Models that are plain Python: :class:`FunctionModel` and :class:`ScriptedModel`.
+
+These are real backends, not mocks: a team file can use one (``backend: function``,
+``callable: mypkg.fakes:planner``), the test suite drives the real orchestration with them, and they are
+the seam for custom integrations.
+
+The contract of the callable: ``fn(messages: list[dict], **kw) -> str``, where ``messages`` are
+OpenAI-style ``{"role", "content"}`` dicts. When structured output is asked for it gets
+``schema=<JSON schema dict>`` and returns JSON text (a dict or pydantic model is accepted too). With tools
+bound it gets ``tools=[<OpenAI tool dicts>]`` and may return an ``AIMessage`` with ``tool_calls``.
+Async callables and generators (streaming) work too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from tessera.errors import AgentRunError, ModelLoadError
+from tessera.models.base import TesseraChatModel, to_openai_messages
+
+if TYPE_CHECKING:
+    from tessera.config import FunctionModelConfig
+
+__all__ = ["FunctionModel", "ScriptedModel", "import_callable"]
+
+Reply = str | dict[str, Any] | BaseModel | AIMessage
+
+
+class FunctionModel(TesseraChatModel):
+    """A chat model backed by a Python callable (sync or async, returning text or yielding chunks)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    fn: Callable[..., Any]
+
+    def __init__(self, fn: Callable[..., Any] | None = None, /, **data: Any) -> None:
+        if fn is not None:
+            data["fn"] = fn
+        super().__init__(**data)
+
+    @classmethod
+    def from_config(cls, name: str, config: FunctionModelConfig) -> FunctionModel:
+        """Build from a team's ``models.<name>`` entry by importing its ``callable``."""
+        fn = import_callable(config.callable, where=f"models.{name}.callable")
+        return cls(fn, model_id=name)
+
+    @property
+    def _llm_type(self) -> str:
+        return "tessera-function"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        """Pass the tools to the callable as ``tools=[...]`` (OpenAI tool dicts)."""
+        specs = [t if isinstance(t, dict) else convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=specs, **kwargs)
+
+    def _invoke_fn(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+        return self.fn(to_openai_messages(messages), **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        result = self._invoke_fn(messages, _kw(stop, kwargs))
+        if inspect.isawaitable(result) or inspect.isasyncgen(result):
+            result = _run_sync(_collect_async(result))
+        return _result(_to_message(result))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn):
+            result = await _collect_async(self._invoke_fn(messages, _kw(stop, kwargs)))
+        else:
+            result = await asyncio.to_thread(self._invoke_fn, messages, _kw(stop, kwargs))
+            if inspect.isawaitable(result) or inspect.isasyncgen(result):
+                result = await _collect_async(result)
+        return _result(_to_message(result))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        result = self._invoke_fn(messages, _kw(stop, kwargs))
+        if inspect.isawaitable(result) or inspect.isasyncgen(result):
+            result = _run_sync(_collect_async(result))
+        if _is_stream(result):
+            for piece in result:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=str(piece)))
+                if run_manager:
+                    run_manager.on_llm_new_token(str(piece), chunk=chunk)
+                yield chunk
+            return
+        message = _to_message(result)
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=message.content,
+                tool_call_chunks=[
+                    {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+                    for i, c in enumerate(message.tool_calls)
+                ],
+                usage_metadata=message.usage_metadata,
+            )
+        )
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        if not inspect.isasyncgenfunction(self.fn):
+            for chunk in await asyncio.to_thread(lambda: list(self._stream(messages, stop, **kwargs))):
+                if run_manager:
+                    await run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
+                yield chunk
+            return
+        async for piece in self._invoke_fn(messages, _kw(stop, kwargs)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=str(piece)))
+            if run_manager:
+                await run_manager.on_llm_new_token(str(piece), chunk=chunk)
+            yield chunk
+
+    def _structured(
+        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
+    ) -> AIMessage:
+        result = self._invoke_fn(messages, {**kwargs, "schema": schema})
+        if inspect.isawaitable(result) or inspect.isasyncgen(result):
+            result = _run_sync(_collect_async(result))
+        return _to_message(result)
+
+    async def _astructured(
+        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
+    ) -> AIMessage:
+        if inspect.iscoroutinefunction(self.fn):
+            return _to_message(await self._invoke_fn(messages, {**kwargs, "schema": schema}))
+        return await super()._astructured(messages, schema, **kwargs)
+
+
+class ScriptedModel(FunctionModel):
+    """Replies from a script, one entry per call, and records every call.
+
+    Each entry is a reply (text, a dict or pydantic model for structured output, an ``AIMessage`` for tool
+    calls) or a callable ``(messages, **kw) -> reply``. Running past the end raises
+    :class:`~tessera.errors.AgentRunError`, so a test notices an unexpected extra call.
+    """
+
+    script: list[Any] = Field(default_factory=list)
+    _calls: list[tuple[list[dict[str, Any]], dict[str, Any]]] = PrivateAttr(default_factory=list)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, script: Sequence[Any] | None = None, /, **data: Any) -> None:
+        data.setdefault("script", list(script or []))
+        super().__init__(self._next, **data)
+
+    @property
+    def calls(self) -> list[tuple[list[dict[str, Any]], dict[str, Any]]]:
+        """Every call so far: ``(messages, kwargs)``."""
+        return list(self._calls)
+
+    def _next(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        with self._lock:
+            index = len(self._calls)
+            self._calls.append((messages, kwargs))
+        if index >= len(self.script):
+            raise AgentRunError(
+                f"ScriptedModel {self.model_id!r}: script exhausted after {len(self.script)} call(s)"
+            )
+        entry = self.script[index]
+        return entry(messages, **kwargs) if callable(entry) and not isinstance(entry, BaseTool) else entry
+
+
+def import_callable(spec: str, *, where: str) -> Callable[..., Any]:
+    """Import ``module:attr``; raise :class:`ModelLoadError` naming ``where`` if it fails."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+        raise ModelLoadError(f"{where}: cannot import module {module_name!r}: {exc}") from None
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ModelLoadError(f"{where}: module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ModelLoadError(f"{where}: {spec!r} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def _kw(stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {**kwargs, "stop": stop} if stop else dict(kwargs)
+
+
+def _is_stream(value: Any) -> bool:
+    return inspect.isgenerator(value) or (
+        isinstance(value, Iterator) and not isinstance(value, str | bytes | dict)
+    )
+
+
+async def _collect_async(value: Any) -> Any:
+    if inspect.isasyncgen(value):
+        return "".join([str(piece) async for piece in value])
+    result = await value
+    if inspect.isasyncgen(result):
+        return "".join([str(piece) async for piece in result])
+    return result
+
+
+def _run_sync(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _to_message(result: Any) -> AIMessage:
+    if _is_stream(result):
+        result = "".join(str(piece) for piece in result)
+    if isinstance(result, AIMessage):
+        message = result
+    elif isinstance(result, BaseModel):
+        message = AIMessage(content=result.model_dump_json())
+    elif isinstance(result, dict | list):
+        message = AIMessage(content=json.dumps(result))
+    elif isinstance(result, str):
+        message = AIMessage(content=result)
+    else:
+        raise AgentRunError(f"function model returned {type(result).__name__}, expected str")
+    if message.usage_metadata is None:
+        text = message.content if isinstance(message.content, str) else json.dumps(message.content)
+        out = len(text.split())
+        message.usage_metadata = {"input_tokens": 0, "output_tokens": out, "total_tokens": out}
+    return message
+
+
+def _result(message: AIMessage) -> ChatResult:
+    return ChatResult(generations=[ChatGeneration(message=message)])

@@ -1,0 +1,359 @@
+"""The ``llama_cpp`` backend: a GGUF model run in-process by llama-cpp-python.
+
+Written on langchain-core's ``BaseChatModel`` (no langchain-community). It chats with the model's own
+template, streams, and decodes structured output under a grammar that cannot produce invalid JSON: control
+characters are kept out of strings, strings and arrays are bounded, and ``max_tokens`` is sized for the
+longest output the schema allows.
+
+A llama.cpp context is not thread-safe, so every generation holds the model's lock: calls on one model
+queue up, calls on different models run together. llama-cpp-python keeps the previous prompt's KV cache
+and re-evaluates only what changed, so a repeated system prompt is not prefilled again;
+``prefix_cache_mb`` adds a RAM cache of saved states for specialists that interleave on one model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+from tessera._progress import slow_notice
+from tessera._system import physical_cores
+from tessera.errors import MissingDependencyError, ModelLoadError
+from tessera.models import _download
+from tessera.models._gguf import GGUFInfo, read_gguf
+from tessera.models._schema import bound_schema, max_json_tokens, schema_to_grammar
+from tessera.models.base import TesseraChatModel, to_openai_messages
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+    from tessera.config import LlamaCppModelConfig
+
+__all__ = ["LlamaCppChatModel"]
+
+_MB = 1 << 20
+_SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "repeat_penalty")
+
+
+class LlamaCppChatModel(TesseraChatModel):
+    """A local GGUF chat model. Loads lazily on first use (or :meth:`load`); :meth:`unload` frees it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    path: Path | None = None
+    repo: str | None = None
+    file: str | None = None
+    revision: str | None = None
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_batch: int = 512
+    n_gpu_layers: int = 0
+    chat_format: str | None = None
+    prefix_cache_mb: int = 0
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int | None = None
+    keep_warm: bool = False
+
+    _llm: Llama | None = PrivateAttr(None)
+    _info: GGUFInfo | None = PrivateAttr(None)
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+    _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _before_load: Callable[[LlamaCppChatModel], None] | None = PrivateAttr(None)
+    _on_use: Callable[[LlamaCppChatModel], None] | None = PrivateAttr(None)
+    _queued: int = PrivateAttr(0)
+    _count_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    load_seconds: float | None = None
+
+    @classmethod
+    def from_config(cls, name: str, config: LlamaCppModelConfig) -> LlamaCppChatModel:
+        """Build from a team's ``models.<name>`` entry (nothing is loaded yet)."""
+        fields = config.model_dump(exclude={"backend", "cost", "max_prompt_tokens"})
+        return cls(model_id=name, **fields)
+
+    @property
+    def _llm_type(self) -> str:
+        return "tessera-llama-cpp"
+
+    # -- loading ------------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory now."""
+        return self._llm is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a generation is running or waiting on this model."""
+        return self._queued > 0
+
+    @property
+    def queue_length(self) -> int:
+        """Generations running or waiting on this model."""
+        return self._queued
+
+    def model_file(self) -> Path:
+        """The GGUF file, downloading it first if it comes from the hub."""
+        if self.path is not None:
+            return _download.local_path(self.path)
+        assert self.repo and self.file  # guaranteed by the config validator
+        return _download.download(self.repo, self.file, self.revision)
+
+    def info(self) -> GGUFInfo:
+        """The GGUF header (reads the file, downloading it if needed)."""
+        if self._info is None:
+            self._info = read_gguf(self.model_file())
+        return self._info
+
+    def effective_n_ctx(self) -> int:
+        """The configured context, capped at what the model was trained for."""
+        trained = self.info().context_length
+        return min(self.n_ctx, trained) if trained else self.n_ctx
+
+    def estimate_ram_bytes(self) -> int:
+        """Weights + KV cache + compute buffers + prefix cache, from the GGUF header."""
+        return self.info().estimate_ram_bytes(self.effective_n_ctx(), self.prefix_cache_mb * _MB)
+
+    def load(self) -> Llama:
+        """Load the model now if it is not loaded; return the llama-cpp-python handle."""
+        with self._load_lock:
+            if self._llm is not None:
+                return self._llm
+            info = self.info()
+            if self._before_load is not None:
+                self._before_load(self)
+            self._llm = self._create(info)
+            return self._llm
+
+    def unload(self) -> None:
+        """Free the weights and KV cache. The next call loads them again."""
+        with self._lock, self._load_lock:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                llm.close()
+
+    def try_unload(self) -> bool:
+        """Unload unless a generation holds the model right now; return whether it was unloaded."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if not self._load_lock.acquire(blocking=False):
+                return False
+            try:
+                llm, self._llm = self._llm, None
+            finally:
+                self._load_lock.release()
+            if llm is not None:
+                llm.close()
+            return True
+        finally:
+            self._lock.release()
+
+    def _create(self, info: GGUFInfo) -> Llama:
+        try:
+            from llama_cpp import Llama, LlamaRAMCache
+        except ImportError:
+            raise MissingDependencyError(
+                "the llama_cpp backend needs llama-cpp-python: pip install llama-cpp-python"
+            ) from None
+        threads = self.n_threads or physical_cores()
+        n_ctx = self.effective_n_ctx()
+        size_mb = info.file_size / _MB
+        started = time.perf_counter()
+        with slow_notice(f"loading model {self.model_id!r} ({size_mb:,.0f} MB)"):
+            try:
+                llm = Llama(
+                    model_path=str(info.path),
+                    n_ctx=n_ctx,
+                    n_batch=min(self.n_batch, n_ctx),
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_gpu_layers=self.n_gpu_layers,
+                    chat_format=self.chat_format,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelLoadError(f"{info.path}: llama.cpp could not load it ({exc})") from None
+        self.load_seconds = time.perf_counter() - started
+        if self.prefix_cache_mb:
+            llm.set_cache(LlamaRAMCache(capacity_bytes=self.prefix_cache_mb * _MB))
+        return llm
+
+    @contextmanager
+    def _session(self) -> Iterator[Llama]:
+        """Hold the model for one generation: serialized, loaded, and marked as recently used."""
+        with self._count_lock:
+            self._queued += 1
+        try:
+            with self._lock:
+                llm = self.load()
+                if self._on_use is not None:
+                    self._on_use(self)
+                yield llm
+        finally:
+            with self._count_lock:
+                self._queued -= 1
+
+    # -- generation ---------------------------------------------------------------------------------
+
+    def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
+        if self.seed is not None:
+            params["seed"] = self.seed
+        params.update({k: v for k, v in kwargs.items() if k in _SAMPLING_KEYS and v is not None})
+        if stop:
+            params["stop"] = stop
+        return params
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        params = self._params(stop, kwargs)
+        with self._session() as llm:
+            started = time.perf_counter()
+            out = llm.create_chat_completion(messages=to_openai_messages(messages), **params)
+            seconds = time.perf_counter() - started
+        return ChatResult(generations=[ChatGeneration(message=self._message(out, seconds))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        params = self._params(stop, kwargs)
+        with self._session() as llm:
+            started = time.perf_counter()
+            count = 0
+            finish = None
+            stream = llm.create_chat_completion(
+                messages=to_openai_messages(messages), stream=True, **params
+            )
+            for part in stream:
+                choice = part["choices"][0]
+                finish = choice.get("finish_reason") or finish
+                text = choice["delta"].get("content")
+                if not text:
+                    continue
+                count += 1
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                if run_manager:
+                    run_manager.on_llm_new_token(text, chunk=chunk)
+                yield chunk
+            seconds = time.perf_counter() - started
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata={"input_tokens": 0, "output_tokens": count, "total_tokens": count},
+                response_metadata=self._metadata(finish, seconds),
+            )
+        )
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[ChatGenerationChunk | BaseException | None] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def produce() -> None:
+            try:
+                for chunk in self._stream(messages, stop, None, **kwargs):
+                    if cancelled.is_set():
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                if run_manager and item.text:
+                    await run_manager.on_llm_new_token(item.text, chunk=item)
+                yield item
+        finally:
+            cancelled.set()
+            await asyncio.shield(worker)
+
+    def _structured(
+        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
+    ) -> AIMessage:
+        bounded = bound_schema(schema)
+        grammar = self._grammar(bounded)
+        params = self._params(None, kwargs)
+        try:
+            # the grammar's longest output plus a few tokens; llama.cpp caps it at the context left
+            params["max_tokens"] = max_json_tokens(bounded) + 8
+        except ValueError:
+            pass  # unbounded parts (patterns, free-form keys): the configured max_tokens applies
+        with self._session() as llm:
+            started = time.perf_counter()
+            out = llm.create_chat_completion(
+                messages=to_openai_messages(messages), grammar=grammar, **params
+            )
+            seconds = time.perf_counter() - started
+        return self._message(out, seconds)
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            from llama_cpp import LlamaGrammar
+
+            grammar = LlamaGrammar.from_string(schema_to_grammar(schema), verbose=False)
+            self._grammars[key] = grammar
+        return grammar
+
+    def _message(self, out: Any, seconds: float) -> AIMessage:
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return AIMessage(
+            content=choice["message"].get("content") or "",
+            usage_metadata={
+                "input_tokens": int(usage.get("prompt_tokens", 0)),
+                "output_tokens": int(usage.get("completion_tokens", 0)),
+                "total_tokens": int(usage.get("total_tokens", 0)),
+            },
+            response_metadata=self._metadata(choice.get("finish_reason"), seconds),
+        )
+
+    def _metadata(self, finish: str | None, seconds: float) -> dict[str, Any]:
+        return {"model": self.model_id, "finish_reason": finish, "seconds": seconds}

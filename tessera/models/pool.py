@@ -1,0 +1,199 @@
+"""The model pool: a team's models, built on demand and kept warm under a memory budget.
+
+Local models are expensive to load and cheap to keep, so the pool keeps them loaded until the RAM budget
+forces a choice, then unloads the least recently used one that is not busy and not pinned
+(``keep_warm``). Generations on one llama.cpp model are serialized by the model itself; the pool only
+decides what stays in memory. It is safe to use from threads and from asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from langchain_core.language_models import BaseChatModel
+
+from tessera._system import total_memory_bytes
+from tessera.errors import ModelLoadError, UserError
+from tessera.models import build_model
+
+if TYPE_CHECKING:
+    from tessera.config import ModelConfig, TeamConfig
+    from tessera.models.llama_cpp import LlamaCppChatModel
+
+__all__ = ["ModelPool", "ModelStatus"]
+
+log = logging.getLogger(__name__)
+_MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model as the pool sees it."""
+
+    name: str
+    backend: str
+    loaded: bool
+    ram_bytes: int | None
+    queue: int
+    keep_warm: bool
+
+
+class ModelPool:
+    """Builds models lazily and keeps llama.cpp models loaded under ``memory_budget_bytes`` (LRU).
+
+    Args:
+        models: the team's ``models`` section, by name.
+        memory_budget_bytes: RAM the loaded models may use together; default 70% of physical memory.
+    """
+
+    def __init__(
+        self, models: Mapping[str, ModelConfig], *, memory_budget_bytes: int | None = None
+    ) -> None:
+        self._configs = dict(models)
+        self.memory_budget_bytes = memory_budget_bytes or int(total_memory_bytes() * 0.7)
+        self._models: dict[str, BaseChatModel] = {}
+        self._lru: OrderedDict[str, int] = OrderedDict()  # loaded local models -> estimated bytes
+        self._lock = threading.RLock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_team(cls, config: TeamConfig) -> ModelPool:
+        """The pool for a team config, with its ``runtime.memory_budget_mb``."""
+        budget = config.runtime.memory_budget_mb
+        return cls(config.models, memory_budget_bytes=budget * _MB if budget else None)
+
+    @property
+    def names(self) -> list[str]:
+        """The model names this pool can serve."""
+        return sorted(self._configs)
+
+    def get(self, name: str) -> BaseChatModel:
+        """The chat model called ``name``, built on first use. Local weights load on first call."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is not None:
+                return model
+            config = self._configs.get(name)
+            if config is None:
+                raise UserError(f"unknown model {name!r} (known: {', '.join(self.names) or 'none'})")
+            model = build_model(name, config)
+            if _is_local(model):
+                model._before_load = self._make_room
+                model._on_use = self._touch
+            self._models[name] = model
+            return model
+
+    def load(self, name: str) -> BaseChatModel:
+        """Get ``name`` and load its weights now (a no-op for remote and function models)."""
+        model = self.get(name)
+        if _is_local(model):
+            model.load()
+            self._touch(model)
+        return model
+
+    async def aload(self, name: str) -> BaseChatModel:
+        """Async :meth:`load`: the load runs in a worker thread."""
+        return await asyncio.to_thread(self.load, name)
+
+    def preload(self, names: Iterable[str]) -> list[Future[BaseChatModel]]:
+        """Start loading models in the background; return a future per model."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tessera-load")
+            executor = self._executor
+        return [executor.submit(self.load, name) for name in names]
+
+    def unload(self, name: str) -> None:
+        """Unload ``name`` if it is a loaded local model."""
+        model = self._models.get(name)
+        if model is not None and _is_local(model):
+            model.unload()
+            with self._lock:
+                self._lru.pop(name, None)
+
+    def status(self) -> list[ModelStatus]:
+        """Every configured model: backend, whether loaded, RAM estimate, queue length."""
+        out = []
+        for name in self.names:
+            model = self._models.get(name)
+            local = model is not None and _is_local(model)
+            out.append(
+                ModelStatus(
+                    name=name,
+                    backend=self._configs[name].backend,
+                    loaded=bool(local and model.loaded),  # type: ignore[union-attr]
+                    ram_bytes=self._lru.get(name),
+                    queue=model.queue_length if local else 0,  # type: ignore[union-attr]
+                    keep_warm=self._configs[name].keep_warm,
+                )
+            )
+        return out
+
+    @property
+    def used_bytes(self) -> int:
+        """Estimated RAM of the loaded local models."""
+        with self._lock:
+            return sum(self._lru.values())
+
+    def close(self) -> None:
+        """Unload every model and stop background loading."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        for name in list(self._models):
+            self.unload(name)
+
+    def __enter__(self) -> ModelPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- called by the models -----------------------------------------------------------------------
+
+    def _make_room(self, model: LlamaCppChatModel) -> None:
+        """Before ``model`` loads: evict least recently used models until it fits the budget."""
+        need = model.estimate_ram_bytes()
+        if need > self.memory_budget_bytes:
+            raise ModelLoadError(
+                f"model {model.model_id!r} needs about {need / _MB:,.0f} MB, more than the memory "
+                f"budget of {self.memory_budget_bytes / _MB:,.0f} MB (runtime.memory_budget_mb); "
+                "lower its n_ctx or raise the budget"
+            )
+        with self._lock:
+            for victim in list(self._lru):
+                if sum(self._lru.values()) + need <= self.memory_budget_bytes:
+                    break
+                if victim == model.model_id or self._configs[victim].keep_warm:
+                    continue
+                other = self._models[victim]
+                if _is_local(other) and other.try_unload():
+                    log.info("evicted model %r to make room for %r", victim, model.model_id)
+                    del self._lru[victim]
+            if sum(self._lru.values()) + need > self.memory_budget_bytes:
+                log.warning(
+                    "loading %r goes over the memory budget: the other models are busy or pinned",
+                    model.model_id,
+                )
+            self._lru[model.model_id] = need
+            self._lru.move_to_end(model.model_id)
+
+    def _touch(self, model: LlamaCppChatModel) -> None:
+        with self._lock:
+            if model.model_id in self._lru:
+                self._lru.move_to_end(model.model_id)
+            elif model.loaded:  # loaded directly, not through the pool
+                self._lru[model.model_id] = model.estimate_ram_bytes()
+
+
+def _is_local(model: BaseChatModel) -> bool:
+    from tessera.models.llama_cpp import LlamaCppChatModel
+
+    return isinstance(model, LlamaCppChatModel)
