@@ -44,6 +44,10 @@ class AgentRunError(TesseraError):
     """A model or tool misbehaved while running."""
 
 
+class ContextLengthError(AgentRunError):
+    """A prompt does not fit a model's context window."""
+
+
 class StructuredOutputError(AgentRunError):
     """A model's output did not validate against the requested schema, even after a retry."""
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+from urllib.parse import urlsplit
 from pathlib import Path
 
 from tessera.errors import MissingDependencyError, ModelDownloadError, ModelLoadError
@@ -53,6 +55,7 @@ def download(repo: str, file: str, revision: str | None = None) -> Path:
     hub = _hub()
     from huggingface_hub import errors
 
+    _check_reachable(str(hub.constants.ENDPOINT), where)
     root = cache_dir() or Path(hub.constants.HF_HUB_CACHE)
     repo_dir = root / ("models--" + repo.replace("/", "--"))
     existed = repo_dir.exists()
@@ -74,6 +77,28 @@ def download(repo: str, file: str, revision: str | None = None) -> Path:
     finally:
         _remove_partials(repo_dir, before, remove_dir=not existed)
     return Path(path)
+
+
+def _check_reachable(endpoint: str, where: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds when the hub (or the proxy in front of it) cannot be reached.
+
+    huggingface_hub retries refused connections with backoff for over twenty seconds, and an offline
+    machine should hear at once that it needs a local file.
+    """
+    url = urlsplit(endpoint)
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if proxy and url.scheme == "https":
+        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    host = url.hostname or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ModelDownloadError(
+            f"{where}: cannot download: {host}:{port} is unreachable ({reason}); set `path:` to a "
+            "local GGUF file, or run `tessera models pull` where the hub is reachable"
+        ) from None
 
 
 def _hub():  # type: ignore[no-untyped-def]

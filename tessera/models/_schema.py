@@ -81,6 +81,31 @@ def _int_range(node: dict[str, Any]) -> tuple[int | None, int | None]:
     return (None if lo is None else int(lo)), (None if hi is None else int(hi))
 
 
+def fit_schema(schema: dict[str, Any], budget_tokens: int) -> tuple[dict[str, Any], int | None]:
+    """Bound ``schema`` as loosely as possible while its longest output fits ``budget_tokens``.
+
+    Returns the bounded schema and its worst-case token count (``None`` when the schema has parts no
+    bound can cap, such as patterns; the caller then falls back to its configured ``max_tokens``).
+    Raises ``ValueError`` when even the tightest bounds do not fit.
+    """
+    worst: int | None = None
+    for max_string, max_items in _BOUND_STEPS:
+        bounded = bound_schema(schema, max_string=max_string, max_items=max_items)
+        try:
+            worst = max_json_tokens(bounded)
+        except ValueError:
+            return bounded, None
+        if worst <= budget_tokens:
+            return bounded, worst
+    raise ValueError(
+        f"the schema's shortest worst-case output ({worst} tokens) does not fit the "
+        f"{budget_tokens} tokens left in the context; raise n_ctx or bound the schema"
+    )
+
+
+_BOUND_STEPS = [(512, 16), (256, 16), (128, 8), (64, 8), (32, 4), (16, 4), (8, 2)]
+
+
 def max_json_tokens(schema: dict[str, Any]) -> int:
     """An upper bound on the tokens of any JSON text the (bounded) grammar can produce.
 

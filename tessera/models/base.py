@@ -66,12 +66,12 @@ class TesseraChatModel(BaseChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         """A runnable returning a validated instance of ``schema`` (or ``{"raw", "parsed"}``)."""
 
-        def run(value: LanguageModelInput) -> Any:
-            parsed, raw = self.generate_structured(value, schema, **kwargs)
+        def run(value: LanguageModelInput, **call: Any) -> Any:
+            parsed, raw = self.generate_structured(value, schema, **kwargs, **call)
             return {"raw": raw, "parsed": parsed, "parsing_error": None} if include_raw else parsed
 
-        async def arun(value: LanguageModelInput) -> Any:
-            parsed, raw = await self.agenerate_structured(value, schema, **kwargs)
+        async def arun(value: LanguageModelInput, **call: Any) -> Any:
+            parsed, raw = await self.agenerate_structured(value, schema, **kwargs, **call)
             return {"raw": raw, "parsed": parsed, "parsing_error": None} if include_raw else parsed
 
         return RunnableLambda(run, afunc=arun, name=f"{self.model_id}.structured")
@@ -140,6 +140,11 @@ def _validate(raw: AIMessage, schema: Schema) -> Any:
 def _with_feedback(messages: list[BaseMessage], raw: AIMessage, error: str) -> list[BaseMessage]:
     return [
         *messages,
-        AIMessage(content=raw.content),
+        AIMessage(content=_clip(raw.content)),
         HumanMessage(content=f"That output is invalid: {error}. Reply again with corrected JSON only."),
     ]
+
+
+def _clip(content: Any, limit: int = 800) -> str:
+    text = content if isinstance(content, str) else json.dumps(content)
+    return text if len(text) <= limit else text[:limit] + " …(cut)"

@@ -14,7 +14,9 @@ and re-evaluates only what changed, so a repeated system prompt is not prefilled
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,10 +31,15 @@ from pydantic import ConfigDict, PrivateAttr
 
 from tessera._progress import slow_notice
 from tessera._system import physical_cores
-from tessera.errors import MissingDependencyError, ModelLoadError
+from tessera.errors import (
+    ContextLengthError,
+    MissingDependencyError,
+    ModelLoadError,
+    StructuredOutputError,
+)
 from tessera.models import _download
 from tessera.models._gguf import GGUFInfo, read_gguf
-from tessera.models._schema import bound_schema, max_json_tokens, schema_to_grammar
+from tessera.models._schema import fit_schema, schema_to_grammar
 from tessera.models.base import TesseraChatModel, to_openai_messages
 
 if TYPE_CHECKING:
@@ -40,7 +47,7 @@ if TYPE_CHECKING:
 
     from tessera.config import LlamaCppModelConfig
 
-__all__ = ["LlamaCppChatModel"]
+__all__ = ["GenerationCancelled", "LlamaCppChatModel"]
 
 _MB = 1 << 20
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "repeat_penalty")
@@ -222,6 +229,33 @@ class LlamaCppChatModel(TesseraChatModel):
             params["stop"] = stop
         return params
 
+    def _complete(
+        self,
+        llm: Llama,
+        messages: list[BaseMessage],
+        params: dict[str, Any],
+        *,
+        tap: _TokenTap | None = None,
+        grammar: Any = None,
+    ) -> AIMessage:
+        """One chat completion on a held model; ``tap`` sees tokens as they come and can cancel."""
+        extra: dict[str, Any] = {}
+        if tap is not None:
+            from llama_cpp import LogitsProcessorList
+
+            tap.bind(llm)
+            extra["logits_processor"] = LogitsProcessorList([tap])
+        if grammar is not None:
+            extra["grammar"] = grammar
+        started = time.perf_counter()
+        try:
+            out = llm.create_chat_completion(messages=to_openai_messages(messages), **params, **extra)
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise ContextLengthError(f"model {self.model_id!r}: {exc}") from None
+            raise
+        return self._message(out, time.perf_counter() - started)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -229,12 +263,12 @@ class LlamaCppChatModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        cancel = kwargs.pop("cancel", None)
         params = self._params(stop, kwargs)
+        tap = _TokenTap(cancel=cancel) if cancel is not None else None
         with self._session() as llm:
-            started = time.perf_counter()
-            out = llm.create_chat_completion(messages=to_openai_messages(messages), **params)
-            seconds = time.perf_counter() - started
-        return ChatResult(generations=[ChatGeneration(message=self._message(out, seconds))])
+            message = self._complete(llm, messages, params, tap=tap)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
         self,
@@ -243,7 +277,15 @@ class LlamaCppChatModel(TesseraChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+        cancel = threading.Event()
+        work = asyncio.ensure_future(
+            asyncio.to_thread(self._generate, messages, stop, None, cancel=cancel, **kwargs)
+        )
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            cancel.set()  # llama.cpp stops at the next token; the model is free again right after
+            raise
 
     def _stream(
         self,
@@ -252,33 +294,58 @@ class LlamaCppChatModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        # llama-cpp-python's own stream decodes each token on its own and drops characters split
+        # across tokens; instead the plain completion runs in a worker and a token tap streams text
+        # through an incremental UTF-8 decoder.
+        cancel = kwargs.pop("cancel", None) or threading.Event()
         params = self._params(stop, kwargs)
+        stops = list(params.get("stop") or [])
+        pieces: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        tap = _TokenTap(cancel=cancel, on_text=pieces.put)
+        box: dict[str, Any] = {}
         with self._session() as llm:
-            started = time.perf_counter()
-            count = 0
-            finish = None
-            stream = llm.create_chat_completion(
-                messages=to_openai_messages(messages), stream=True, **params
-            )
-            for part in stream:
-                choice = part["choices"][0]
-                finish = choice.get("finish_reason") or finish
-                text = choice["delta"].get("content")
-                if not text:
-                    continue
-                count += 1
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
-                if run_manager:
-                    run_manager.on_llm_new_token(text, chunk=chunk)
-                yield chunk
-            seconds = time.perf_counter() - started
+
+            def work() -> None:
+                try:
+                    box["message"] = self._complete(llm, messages, params, tap=tap)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+                    box["error"] = exc
+                finally:
+                    pieces.put(None)
+
+            worker = threading.Thread(target=work, name=f"tessera-{self.model_id}", daemon=True)
+            worker.start()
+            emitted, pending = "", ""
+            try:
+                while (piece := pieces.get()) is not None:
+                    pending += piece
+                    ready = _without_stop_prefix(pending, stops)
+                    if ready:
+                        emitted, pending = emitted + ready, pending[len(ready) :]
+                        yield self._chunk(ready, run_manager)
+            finally:
+                if "message" not in box and "error" not in box:
+                    cancel.set()  # the consumer stopped early: stop generating
+                worker.join()
+        if "error" in box:
+            raise box["error"]
+        message: AIMessage = box["message"]
+        text = str(message.content)
+        if text.startswith(emitted) and len(text) > len(emitted):
+            yield self._chunk(text[len(emitted) :], run_manager)
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
-                usage_metadata={"input_tokens": 0, "output_tokens": count, "total_tokens": count},
-                response_metadata=self._metadata(finish, seconds),
+                usage_metadata=message.usage_metadata,
+                response_metadata=message.response_metadata,
             )
         )
+
+    def _chunk(self, text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
+        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+        if run_manager:
+            run_manager.on_llm_new_token(text, chunk=chunk)
+        return chunk
 
     async def _astream(
         self,
@@ -288,49 +355,50 @@ class LlamaCppChatModel(TesseraChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[ChatGenerationChunk | BaseException | None] = asyncio.Queue()
-        cancelled = threading.Event()
+        chunks: asyncio.Queue[ChatGenerationChunk | BaseException | None] = asyncio.Queue()
+        cancel = threading.Event()
 
         def produce() -> None:
             try:
-                for chunk in self._stream(messages, stop, None, **kwargs):
-                    if cancelled.is_set():
-                        break
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+                for chunk in self._stream(messages, stop, None, cancel=cancel, **kwargs):
+                    loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+                loop.call_soon_threadsafe(chunks.put_nowait, None)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+                loop.call_soon_threadsafe(chunks.put_nowait, exc)
 
         worker = loop.run_in_executor(None, produce)
         try:
-            while (item := await queue.get()) is not None:
+            while (item := await chunks.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
                 if run_manager and item.text:
                     await run_manager.on_llm_new_token(item.text, chunk=item)
                 yield item
         finally:
-            cancelled.set()
+            cancel.set()
             await asyncio.shield(worker)
 
     def _structured(
         self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
     ) -> AIMessage:
-        bounded = bound_schema(schema)
-        grammar = self._grammar(bounded)
+        cancel = kwargs.pop("cancel", None)
         params = self._params(None, kwargs)
-        try:
-            # the grammar's longest output plus a few tokens; llama.cpp caps it at the context left
-            params["max_tokens"] = max_json_tokens(bounded) + 8
-        except ValueError:
-            pass  # unbounded parts (patterns, free-form keys): the configured max_tokens applies
+        tap = _TokenTap(cancel=cancel) if cancel is not None else None
         with self._session() as llm:
-            started = time.perf_counter()
-            out = llm.create_chat_completion(
-                messages=to_openai_messages(messages), grammar=grammar, **params
-            )
-            seconds = time.perf_counter() - started
-        return self._message(out, seconds)
+            room = llm.n_ctx() - self._prompt_tokens(llm, messages)
+            try:
+                bounded, worst = fit_schema(schema, room - 8)
+            except ValueError as exc:
+                raise StructuredOutputError(f"model {self.model_id!r}: {exc}") from None
+            if worst is not None:
+                params["max_tokens"] = worst + 8  # llama.cpp also caps it at the context left
+            grammar = self._grammar(bounded)
+            return self._complete(llm, messages, params, tap=tap, grammar=grammar)
+
+    def _prompt_tokens(self, llm: Llama, messages: list[BaseMessage]) -> int:
+        """An upper estimate of the prompt's tokens: the contents plus template overhead."""
+        text = "\n".join(str(m.content) for m in messages)
+        return len(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)) + 16 * len(messages)
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         key = json.dumps(schema, sort_keys=True)
@@ -357,3 +425,56 @@ class LlamaCppChatModel(TesseraChatModel):
 
     def _metadata(self, finish: str | None, seconds: float) -> dict[str, Any]:
         return {"model": self.model_id, "finish_reason": finish, "seconds": seconds}
+
+
+class GenerationCancelled(Exception):
+    """A generation was stopped on request (a timeout, or a consumer that went away)."""
+
+
+class _TokenTap:
+    """A pass-through logits processor that watches tokens go by: decodes them, and cancels on request.
+
+    llama-cpp-python calls it before sampling each token, with the ids evaluated so far (so it runs one
+    token behind); the caller fills in the tail from the final text. Cancelling raises
+    :class:`GenerationCancelled` between two tokens, where llama.cpp's state is consistent.
+    """
+
+    def __init__(
+        self, *, cancel: threading.Event | None = None, on_text: Callable[[str], None] | None = None
+    ) -> None:
+        self.cancel = cancel
+        self.on_text = on_text
+        self.seen: int | None = None
+        self._llm: Llama | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+
+    def bind(self, llm: Llama) -> None:
+        self._llm = llm
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        if self.cancel is not None and self.cancel.is_set():
+            raise GenerationCancelled("generation cancelled")
+        if self.seen is None:
+            self.seen = len(input_ids)  # the prompt
+        elif self.on_text is not None and self._llm is not None and len(input_ids) > self.seen:
+            data = self._llm.detokenize(list(input_ids[self.seen :]))
+            self.seen = len(input_ids)
+            text = self._decoder.decode(data)
+            if text:
+                self.on_text(text)
+        return logits
+
+
+def _without_stop_prefix(text: str, stops: list[str]) -> str:
+    """The longest start of ``text`` that cannot be the beginning of a stop sequence."""
+    for stop in stops:
+        at = text.find(stop)
+        if at >= 0:
+            text = text[:at]
+    hold = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:size]):
+                hold = max(hold, size)
+                break
+    return text[: len(text) - hold]

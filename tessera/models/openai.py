@@ -1,15 +1,18 @@
-"""The ``openai`` backend: any OpenAI-compatible endpoint (llama.cpp server, vLLM, Ollama, a cloud API).
+"""The ``openai`` backend: any OpenAI-compatible endpoint (llama.cpp server, vLLM, Ollama, a cloud).
 
-It delegates to langchain-openai's ``ChatOpenAI`` for the wire protocol and adds what Tessera needs: a
-timeout on every request, and structured output through ``response_format: json_object`` plus a schema,
-which is what llama.cpp's server accepts (it refuses ``json_schema``). Endpoints that honour
+It delegates to langchain-openai's ``ChatOpenAI`` for the wire protocol and adds what Tessera needs:
+a timeout on every request, and structured output through ``response_format: json_object`` plus a
+schema, which is what llama.cpp's server accepts (it refuses ``json_schema``). Endpoints that honour
 ``json_schema`` can opt into it with ``structured_output: json_schema``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +47,7 @@ class OpenAIChatModel(TesseraChatModel):
     seed: int | None = None
     structured_output: Literal["json_object", "json_schema"] = "json_object"
     _client: Any = PrivateAttr(None)
+    _async_client: Any = PrivateAttr(None)
 
     @classmethod
     def from_config(cls, name: str, config: OpenAIModelConfig) -> OpenAIChatModel:
@@ -53,7 +57,8 @@ class OpenAIChatModel(TesseraChatModel):
             key = os.environ.get(config.api_key_env)
             if not key:
                 raise ModelLoadError(
-                    f"models.{name}.api_key_env: environment variable {config.api_key_env!r} is not set"
+                    f"models.{name}.api_key_env: "
+                    f"environment variable {config.api_key_env!r} is not set"
                 )
         fields = config.model_dump(
             exclude={"backend", "api_key_env", "cost", "max_prompt_tokens", "keep_warm"}
@@ -66,27 +71,48 @@ class OpenAIChatModel(TesseraChatModel):
 
     @property
     def client(self) -> Any:
-        """The underlying ``langchain_openai.ChatOpenAI``."""
+        """The underlying ``langchain_openai.ChatOpenAI``, for synchronous calls."""
         if self._client is None:
-            try:
-                from langchain_openai import ChatOpenAI
-            except ImportError:
-                raise MissingDependencyError(
-                    "the openai backend needs langchain-openai: pip install langchain-openai"
-                ) from None
-            self._client = ChatOpenAI(
-                model=self.model,
-                base_url=self.base_url,
-                api_key=self.api_key or "not-needed",
-                timeout=self.timeout_s,
-                max_retries=self.max_retries,
-                temperature=self.temperature,
-                top_p=self.top_p,
-                max_tokens=self.max_tokens,
-                seed=self.seed,
-                stream_usage=True,
-            )
+            self._client = self._build_client()
         return self._client
+
+    def _aclient(self) -> Any:
+        """A ``ChatOpenAI`` for the running event loop.
+
+        httpx's async connections belong to the loop that opened them, and langchain-openai shares
+        one async httpx client per endpoint: reused from a second ``asyncio.run``, it fails with
+        "Event loop is closed". So each event loop gets a client of its own.
+        """
+        loop = asyncio.get_running_loop()
+        cached = self._async_client
+        if cached is not None and cached[0]() is loop:
+            return cached[1]
+        import openai
+
+        client = self._build_client(http_async_client=openai.DefaultAsyncHttpxClient())
+        self._async_client = (weakref.ref(loop), client)
+        return client
+
+    def _build_client(self, **extra: Any) -> Any:
+        try:
+            chat_openai = _chat_openai_class()
+        except ImportError:
+            raise MissingDependencyError(
+                "the openai backend needs langchain-openai: pip install langchain-openai"
+            ) from None
+        return chat_openai(
+            model=self.model,
+            base_url=self.base_url,
+            api_key=self.api_key or "not-needed",
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            stream_usage=True,
+            **extra,
+        )
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
         """Send the tools with each request, as OpenAI tool dicts."""
@@ -100,7 +126,9 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result: ChatResult = self.client._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        result: ChatResult = self.client._generate(
+            messages, stop=stop, run_manager=run_manager, **kwargs
+        )
         self._tag(result)
         return result
 
@@ -111,7 +139,7 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result: ChatResult = await self.client._agenerate(
+        result: ChatResult = await self._aclient()._agenerate(
             messages, stop=stop, run_manager=run_manager, **kwargs
         )
         self._tag(result)
@@ -133,7 +161,8 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in self.client._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
+        client = self._aclient()
+        async for chunk in client._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
             yield chunk
 
     def _structured_request(
@@ -147,23 +176,67 @@ class OpenAIChatModel(TesseraChatModel):
             + json.dumps(schema)
         )
         # llama.cpp's server turns the schema into a grammar; other servers at least get JSON mode.
-        return [*messages, instruction], {"response_format": {"type": "json_object", "schema": schema}}
+        return [*messages, instruction], {
+            "response_format": {"type": "json_object", "schema": schema}
+        }
 
     def _structured(
         self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
     ) -> AIMessage:
         msgs, extra = self._structured_request(messages, schema)
-        return _first(self._generate(msgs, **extra, **kwargs))
+        try:
+            return _first(self._generate(msgs, **extra, **kwargs))
+        except Exception as exc:
+            return _truncated_reply(exc)
 
     async def _astructured(
         self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
     ) -> AIMessage:
         msgs, extra = self._structured_request(messages, schema)
-        return _first(await self._agenerate(msgs, **extra, **kwargs))
+        try:
+            return _first(await self._agenerate(msgs, **extra, **kwargs))
+        except Exception as exc:
+            return _truncated_reply(exc)
 
     def _tag(self, result: ChatResult) -> None:
         for generation in result.generations:
             generation.message.response_metadata.setdefault("model", self.model_id)
+
+
+@functools.cache
+def _chat_openai_class() -> type[Any]:
+    """``ChatOpenAI`` sending the limit as ``max_tokens``, the name every compatible server knows.
+
+    langchain-openai renames it to ``max_completion_tokens``, which llama-cpp-python's server
+    silently ignores: generation then runs on to the end of the context.
+    """
+    from langchain_openai import ChatOpenAI
+
+    class _ChatOpenAI(ChatOpenAI):
+        def _get_request_payload(
+            self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
+        ) -> dict[str, Any]:
+            payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+            if "max_completion_tokens" in payload:
+                payload["max_tokens"] = payload.pop("max_completion_tokens")
+            return payload
+
+    return _ChatOpenAI
+
+
+def _truncated_reply(exc: Exception) -> AIMessage:
+    """The cut-off JSON of a structured reply that hit ``max_tokens``; re-raise anything else.
+
+    With a ``response_format`` the openai client raises ``LengthFinishReasonError`` instead of
+    returning the text; handing the text back lets the base class retry and then raise
+    :class:`~tessera.errors.StructuredOutputError`, as for any other invalid output.
+    """
+    from openai import LengthFinishReasonError
+
+    if not isinstance(exc, LengthFinishReasonError):
+        raise exc
+    content = exc.completion.choices[0].message.content or ""
+    return AIMessage(content=content, response_metadata={"finish_reason": "length"})
 
 
 def _first(result: ChatResult) -> AIMessage:

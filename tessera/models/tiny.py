@@ -104,7 +104,8 @@ def write_tiny_gguf(
     head_dim = n_embd // n_head
     writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
     writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
-    writer.add_tensor("output.weight", weight(n_vocab, n_embd))
+    # small output weights: near-uniform logits, so sampling wanders instead of sticking to one token
+    writer.add_tensor("output.weight", weight(n_vocab, n_embd) * 0.1)
     for i in range(n_layer):
         writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
         writer.add_tensor(f"blk.{i}.attn_q.weight", weight(n_embd, n_embd))
