@@ -47,6 +47,8 @@ class TesseraChatModel(BaseChatModel):
     model_id: str = "model"
     """The model's name in the team config; shown in traces and errors."""
     structured_retries: int = 1
+    strict_json: bool = True
+    """Reject raw control characters inside JSON strings. Remote grammars may let them through."""
 
     def _structured(
         self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
@@ -86,7 +88,7 @@ class TesseraChatModel(BaseChatModel):
         for _ in range(self.structured_retries + 1):
             raw = self._structured(messages, json_schema, **kwargs)
             try:
-                return _validate(raw, schema), raw
+                return _validate(raw, schema, strict=self.strict_json), raw
             except ValueError as exc:
                 errors.append(str(exc))
                 messages = _with_feedback(messages, raw, str(exc))
@@ -102,7 +104,7 @@ class TesseraChatModel(BaseChatModel):
         for _ in range(self.structured_retries + 1):
             raw = await self._astructured(messages, json_schema, **kwargs)
             try:
-                return _validate(raw, schema), raw
+                return _validate(raw, schema, strict=self.strict_json), raw
             except ValueError as exc:
                 errors.append(str(exc))
                 messages = _with_feedback(messages, raw, str(exc))
@@ -115,10 +117,10 @@ class TesseraChatModel(BaseChatModel):
         )
 
 
-def _validate(raw: AIMessage, schema: Schema) -> Any:
+def _validate(raw: AIMessage, schema: Schema, *, strict: bool = True) -> Any:
     text = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
     try:
-        data = json.loads(text)  # strict: raw control characters in strings are an error
+        data = json.loads(text, strict=strict)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos}): {text[:200]!r}") from None
     if isinstance(schema, dict):

@@ -76,7 +76,7 @@ class LlamaCppChatModel(TesseraChatModel):
 
     _llm: Llama | None = PrivateAttr(None)
     _info: GGUFInfo | None = PrivateAttr(None)
-    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)
     _before_load: Callable[[LlamaCppChatModel], None] | None = PrivateAttr(None)
@@ -154,7 +154,7 @@ class LlamaCppChatModel(TesseraChatModel):
 
     def try_unload(self) -> bool:
         """Unload unless a generation holds the model right now; return whether it was unloaded."""
-        if not self._lock.acquire(blocking=False):
+        if self._queued or not self._lock.acquire(blocking=False):
             return False
         try:
             if not self._load_lock.acquire(blocking=False):

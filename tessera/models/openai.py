@@ -46,6 +46,7 @@ class OpenAIChatModel(TesseraChatModel):
     max_tokens: int = 512
     seed: int | None = None
     structured_output: Literal["json_object", "json_schema"] = "json_object"
+    strict_json: bool = False  # llama.cpp server's schema grammar lets control characters into strings
     _client: Any = PrivateAttr(None)
     _async_client: Any = PrivateAttr(None)
 
