@@ -63,8 +63,22 @@ def summary(samples: list[float]) -> dict[str, float]:
 def run_cli(model: Path, tokens: int, seed: int, repeats: int) -> list[float]:
     """``tessera prompt --json`` as a real subprocess; its own tokens_per_s, start-up excluded."""
     env = {**os.environ, "TESSERA_STORIES_GGUF": str(model)}
-    cmd = [sys.executable, "-m", "tessera.cli", "prompt", "--team", str(TEAM_FILE),
-           "--model", "stories", "--json", "--max-tokens", str(tokens), "--seed", str(seed), PROMPT]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tessera.cli",
+        "prompt",
+        "--team",
+        str(TEAM_FILE),
+        "--model",
+        "stories",
+        "--json",
+        "--max-tokens",
+        str(tokens),
+        "--seed",
+        str(seed),
+        PROMPT,
+    ]
     rates: list[float] = []
     for _ in range(repeats):
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
@@ -103,25 +117,40 @@ def main(argv: list[str] | None = None) -> int:
     n_ctx = chat.effective_n_ctx()
     threads = chat.n_threads or physical_cores()
     settings: dict[str, Any] = {
-        "prompt": PROMPT, "max_tokens": args.tokens, "seed": args.seed, "n_ctx": n_ctx,
-        "n_threads": threads, "n_batch": min(chat.n_batch, n_ctx),
-        "temperature": chat.temperature, "top_p": chat.top_p,
-        "tessera_prefix_cache_mb": chat.prefix_cache_mb, "repeats": args.repeats,
+        "prompt": PROMPT,
+        "max_tokens": args.tokens,
+        "seed": args.seed,
+        "n_ctx": n_ctx,
+        "n_threads": threads,
+        "n_batch": min(chat.n_batch, n_ctx),
+        "temperature": chat.temperature,
+        "top_p": chat.top_p,
+        "tessera_prefix_cache_mb": chat.prefix_cache_mb,
+        "repeats": args.repeats,
     }
-    bare = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads,
-                 n_threads_batch=threads, n_batch=settings["n_batch"], verbose=False)
+    bare = Llama(
+        model_path=str(model_path),
+        n_ctx=n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_batch=settings["n_batch"],
+        verbose=False,
+    )
     messages = [{"role": "user", "content": PROMPT}]
 
     def tessera_side() -> tuple[int, float]:
-        res = run_prompt(team, "stories", PROMPT, pool=pool, max_tokens=args.tokens,
-                         seed=args.seed)
+        res = run_prompt(team, "stories", PROMPT, pool=pool, max_tokens=args.tokens, seed=args.seed)
         return res.tokens, res.tokens_per_s or 0.0
 
     def bare_side(max_tokens: int) -> tuple[int, float]:
         started = time.perf_counter()
-        out = bare.create_chat_completion(messages=messages, max_tokens=max_tokens,
-                                          temperature=chat.temperature, top_p=chat.top_p,
-                                          seed=args.seed)
+        out = bare.create_chat_completion(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=chat.temperature,
+            top_p=chat.top_p,
+            seed=args.seed,
+        )
         seconds = time.perf_counter() - started
         count = int(out["usage"]["completion_tokens"])
         return count, count / seconds
@@ -141,13 +170,20 @@ def main(argv: list[str] | None = None) -> int:
             counts[side].append(n)
     stats = {side: summary(values) for side, values in samples.items()}
     ratio = stats["tessera"]["median"] / stats["bare"]["median"]
-    paired = statistics.median(t / b for t, b in zip(samples["tessera"], samples["bare"],
-                                                     strict=True))
+    paired = statistics.median(t / b for t, b in zip(samples["tessera"], samples["bare"], strict=True))
     result: dict[str, Any] = {
-        "model": str(model_path), "team_file": str(TEAM_FILE), "settings": settings,
-        "tokens_generated": generated, "samples_tokens_per_s": samples, "token_counts": counts,
-        "stats": stats, "ratio": ratio, "paired_ratio": paired, "passes_0_9": ratio >= 0.9,
-        "python": platform.python_version(), "llama_cpp": llama_cpp.__version__,
+        "model": str(model_path),
+        "team_file": str(TEAM_FILE),
+        "settings": settings,
+        "tokens_generated": generated,
+        "samples_tokens_per_s": samples,
+        "token_counts": counts,
+        "stats": stats,
+        "ratio": ratio,
+        "paired_ratio": paired,
+        "passes_0_9": ratio >= 0.9,
+        "python": platform.python_version(),
+        "llama_cpp": llama_cpp.__version__,
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     pool.close()
@@ -158,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         result["stats"]["cli"] = summary(cli)
         result["cli_ratio"] = result["stats"]["cli"]["median"] / stats["bare"]["median"]
 
-    print(f"{model_path.name}: {generated} tokens/call, {args.repeats} rounds, "
-          f"{threads} threads, n_ctx {n_ctx}")
+    print(
+        f"{model_path.name}: {generated} tokens/call, {args.repeats} rounds, {threads} threads, n_ctx {n_ctx}"
+    )
     print(f"{'side':<8} {'median':>10} {'p10':>10} {'p90':>10}  tokens/s")
     for side, row in result["stats"].items():
         print(f"{side:<8} {row['median']:>10,.0f} {row['p10']:>10,.0f} {row['p90']:>10,.0f}")

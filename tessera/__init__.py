@@ -55,7 +55,26 @@ _EXPORTS = {
     },
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "AgentRunError",
+    "ConfigError",
+    "FunctionModel",
+    "LlamaCppChatModel",
+    "ModelDownloadError",
+    "ModelLoadError",
+    "ModelPool",
+    "OpenAIChatModel",
+    "PlanError",
+    "SandboxViolation",
+    "ScriptedModel",
+    "SpecialistError",
+    "StructuredOutputError",
+    "TeamConfig",
+    "TesseraError",
+    "UserError",
+    "__version__",
+    "load_team",
+]
 
 
 def __getattr__(name: str) -> Any:

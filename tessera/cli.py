@@ -101,17 +101,22 @@ def prompt(
             raise click.UsageError("give the prompt TEXT, or pipe it on stdin")
         text = sys.stdin.read()
     team = _load(team_file)
-    options = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
-    on_token = None if as_json else _echo_token
-    result = run_prompt(team, model_name, text, system=system, on_token=on_token, **options)
+    result = run_prompt(
+        team,
+        model_name,
+        text,
+        system=system,
+        on_token=None if as_json else _echo_token,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+    )
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:
         click.echo("")
         rate = f"{result.tokens_per_s:,.1f} tokens/s" if result.tokens_per_s else "n/a"
-        click.echo(
-            f"[{result.model}: {result.tokens} tokens in {result.seconds:.2f}s, {rate}]", err=True
-        )
+        click.echo(f"[{result.model}: {result.tokens} tokens in {result.seconds:.2f}s, {rate}]", err=True)
 
 
 @cli.group()

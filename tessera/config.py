@@ -68,7 +68,11 @@ class LlamaCppModelConfig(_ModelBase):
     n_gpu_layers: int = Field(0, ge=-1, description="Layers to offload to a GPU (-1: all).")
     chat_format: str | None = Field(None, description="Override the GGUF's own chat template.")
     prefix_cache_mb: int = Field(
-        256, ge=0, description="RAM for saved prompt-prefix KV states (0 turns it off)."
+        0,
+        ge=0,
+        description="RAM cache of saved KV states, for specialists interleaving on one model. Each "
+        "save copies the logits buffer (n_batch x vocab floats), so it is off by default; a repeated "
+        "prompt prefix is reused from the live context anyway.",
     )
 
     @model_validator(mode="after")
@@ -173,9 +177,9 @@ class TeamConfig(_Section):
     models: dict[str, ModelConfig] = Field(min_length=1)
     planner: PlannerConfig
     specialists: dict[str, SpecialistConfig] = Field(min_length=1)
-    routing: RoutingConfig = Field(default_factory=RoutingConfig)
-    memory: MemoryConfig = Field(default_factory=MemoryConfig)
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
+    memory: MemoryConfig = Field(default_factory=lambda: MemoryConfig())
+    runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -190,7 +194,9 @@ class TeamConfig(_Section):
         return load_team(path)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None) -> TeamConfig:
+    def from_dict(
+        cls, data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None
+    ) -> TeamConfig:
         """Validate an already-parsed mapping (``${VAR}`` interpolation included)."""
         return _validate(data, source, base_dir or Path.cwd())
 
@@ -258,7 +264,9 @@ def _interpolate(value: Any, path: tuple[str, ...], problems: list[str]) -> Any:
             return os.environ[name]
         if default is not None:
             return default
-        problems.append(f"{'.'.join(path)}: environment variable '{name}' is not set (use ${{{name}:-default}})")
+        problems.append(
+            f"{'.'.join(path)}: environment variable '{name}' is not set (use ${{{name}:-default}})"
+        )
         return ""
 
     return _VAR.sub(substitute, value)

@@ -51,7 +51,9 @@ def write_team(path: Path, models: dict[str, Any], **sections: Any) -> Path:
     return path
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run ``tessera ARGS`` in a fresh interpreter, as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

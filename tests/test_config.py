@@ -63,7 +63,9 @@ specialists:
     problems = problems_of(path)
     assert f"{path}: models.a.tempreature: unknown field (did you mean 'temperature'?)" in problems
     assert f"{path}: models.b: needs 'path', or both 'repo' and 'file'" in problems
-    assert any("models.c.backend: unknown backend 'nope' (known: function, llama_cpp, openai" in p for p in problems)
+    assert any(
+        "models.c.backend: unknown backend 'nope' (known: function, llama_cpp, openai" in p for p in problems
+    )
     assert f"{path}: specialists.s: needs exactly one of 'model' or 'tool'" in problems
     assert len(problems) == 4
 
@@ -83,7 +85,11 @@ def test_env_interpolation_with_defaults(tmp_path: Path, monkeypatch: pytest.Mon
     path = write_team(
         tmp_path / "team.yaml",
         {
-            "remote": {"backend": "openai", "base_url": "${TESSERA_TEST_URL}", "model": "${TESSERA_UNSET:-qwen}"},
+            "remote": {
+                "backend": "openai",
+                "base_url": "${TESSERA_TEST_URL}",
+                "model": "${TESSERA_UNSET:-qwen}",
+            },
         },
         description="costs $$5",
     )

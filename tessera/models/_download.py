@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from urllib.parse import urlsplit
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tessera.errors import MissingDependencyError, ModelDownloadError, ModelLoadError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, convert_to_openai_messages
@@ -26,7 +26,7 @@ Schema = type[BaseModel] | dict[str, Any]
 
 def to_openai_messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:
     """langchain-core messages as OpenAI-style ``{role, content}`` dicts."""
-    return cast(list[dict[str, Any]], convert_to_openai_messages(messages))
+    return convert_to_openai_messages(messages)
 
 
 def json_schema_of(schema: Schema) -> dict[str, Any]:
@@ -50,9 +50,7 @@ class TesseraChatModel(BaseChatModel):
     strict_json: bool = True
     """Reject raw control characters inside JSON strings. Remote grammars may let them through."""
 
-    def _structured(
-        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
-    ) -> AIMessage:
+    def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         """Generate JSON text for ``schema``; the returned message's content is that text."""
         raise NotImplementedError(f"{type(self).__name__} does not support structured output")
 
@@ -63,7 +61,7 @@ class TesseraChatModel(BaseChatModel):
 
     # -- public -------------------------------------------------------------------------------------
 
-    def with_structured_output(  # type: ignore[override]
+    def with_structured_output(
         self, schema: Schema, *, include_raw: bool = False, **kwargs: Any
     ) -> Runnable[LanguageModelInput, Any]:
         """A runnable returning a validated instance of ``schema`` (or ``{"raw", "parsed"}``)."""

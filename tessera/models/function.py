@@ -143,9 +143,7 @@ class FunctionModel(TesseraChatModel):
                 await run_manager.on_llm_new_token(str(piece), chunk=chunk)
             yield chunk
 
-    def _structured(
-        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
-    ) -> AIMessage:
+    def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         result = self._invoke_fn(messages, {**kwargs, "schema": schema})
         if inspect.isawaitable(result) or inspect.isasyncgen(result):
             result = _run_sync(_collect_async(result))

@@ -194,6 +194,7 @@ class LlamaCppChatModel(TesseraChatModel):
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelLoadError(f"{info.path}: llama.cpp could not load it ({exc})") from None
+            _warm_up(llm)
         self.load_seconds = time.perf_counter() - started
         if self.prefix_cache_mb:
             llm.set_cache(LlamaRAMCache(capacity_bytes=self.prefix_cache_mb * _MB))
@@ -249,7 +250,11 @@ class LlamaCppChatModel(TesseraChatModel):
             extra["grammar"] = grammar
         started = time.perf_counter()
         try:
-            out = llm.create_chat_completion(messages=to_openai_messages(messages), **params, **extra)
+            out = llm.create_chat_completion(
+                messages=to_openai_messages(messages),  # type: ignore[arg-type]
+                **params,
+                **extra,
+            )
         except ValueError as exc:
             if "context window" in str(exc):
                 raise ContextLengthError(f"model {self.model_id!r}: {exc}") from None
@@ -378,9 +383,7 @@ class LlamaCppChatModel(TesseraChatModel):
             cancel.set()
             await asyncio.shield(worker)
 
-    def _structured(
-        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
-    ) -> AIMessage:
+    def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         cancel = kwargs.pop("cancel", None)
         params = self._params(None, kwargs)
         tap = _TokenTap(cancel=cancel) if cancel is not None else None
@@ -425,6 +428,13 @@ class LlamaCppChatModel(TesseraChatModel):
 
     def _metadata(self, finish: str | None, seconds: float) -> dict[str, Any]:
         return {"model": self.model_id, "finish_reason": finish, "seconds": seconds}
+
+
+def _warm_up(llm: Llama) -> None:
+    """Evaluate one token so the mmap'd weights are paged in: the load pays for it, not the first call."""
+    bos = llm.token_bos()
+    llm.eval([bos if bos >= 0 else 0])
+    llm.reset()
 
 
 class GenerationCancelled(Exception):

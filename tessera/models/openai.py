@@ -58,8 +58,7 @@ class OpenAIChatModel(TesseraChatModel):
             key = os.environ.get(config.api_key_env)
             if not key:
                 raise ModelLoadError(
-                    f"models.{name}.api_key_env: "
-                    f"environment variable {config.api_key_env!r} is not set"
+                    f"models.{name}.api_key_env: environment variable {config.api_key_env!r} is not set"
                 )
         fields = config.model_dump(
             exclude={"backend", "api_key_env", "cost", "max_prompt_tokens", "keep_warm"}
@@ -127,9 +126,7 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result: ChatResult = self.client._generate(
-            messages, stop=stop, run_manager=run_manager, **kwargs
-        )
+        result: ChatResult = self.client._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         self._tag(result)
         return result
 
@@ -177,13 +174,9 @@ class OpenAIChatModel(TesseraChatModel):
             + json.dumps(schema)
         )
         # llama.cpp's server turns the schema into a grammar; other servers at least get JSON mode.
-        return [*messages, instruction], {
-            "response_format": {"type": "json_object", "schema": schema}
-        }
+        return [*messages, instruction], {"response_format": {"type": "json_object", "schema": schema}}
 
-    def _structured(
-        self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
-    ) -> AIMessage:
+    def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         msgs, extra = self._structured_request(messages, schema)
         try:
             return _first(self._generate(msgs, **extra, **kwargs))

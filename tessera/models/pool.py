@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from langchain_core.language_models import BaseChatModel
 
@@ -53,9 +53,7 @@ class ModelPool:
         memory_budget_bytes: RAM the loaded models may use together; default 70% of physical memory.
     """
 
-    def __init__(
-        self, models: Mapping[str, ModelConfig], *, memory_budget_bytes: int | None = None
-    ) -> None:
+    def __init__(self, models: Mapping[str, ModelConfig], *, memory_budget_bytes: int | None = None) -> None:
         self._configs = dict(models)
         self.memory_budget_bytes = memory_budget_bytes or int(total_memory_bytes() * 0.7)
         self._models: dict[str, BaseChatModel] = {}
@@ -123,14 +121,14 @@ class ModelPool:
         out = []
         for name in self.names:
             model = self._models.get(name)
-            local = model is not None and _is_local(model)
+            local = model if _is_local(model) else None
             out.append(
                 ModelStatus(
                     name=name,
                     backend=self._configs[name].backend,
-                    loaded=bool(local and model.loaded),  # type: ignore[union-attr]
+                    loaded=local is not None and local.loaded,
                     ram_bytes=self._lru.get(name),
-                    queue=model.queue_length if local else 0,  # type: ignore[union-attr]
+                    queue=local.queue_length if local is not None else 0,
                     keep_warm=self._configs[name].keep_warm,
                 )
             )
@@ -193,7 +191,7 @@ class ModelPool:
                 self._lru[model.model_id] = model.estimate_ram_bytes()
 
 
-def _is_local(model: BaseChatModel) -> bool:
+def _is_local(model: BaseChatModel | None) -> TypeGuard[LlamaCppChatModel]:
     from tessera.models.llama_cpp import LlamaCppChatModel
 
     return isinstance(model, LlamaCppChatModel)

@@ -29,7 +29,12 @@ def test_callable_gets_openai_style_messages_and_options() -> None:
 
     reply = FunctionModel(fn).invoke([("system", "be kind"), ("user", "hi")], max_tokens=5)
     assert reply.content == "ok"
-    assert seen == [([{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}], {"max_tokens": 5})]
+    assert seen == [
+        (
+            [{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}],
+            {"max_tokens": 5},
+        )
+    ]
 
 
 def test_structured_output_passes_the_schema_and_validates() -> None:

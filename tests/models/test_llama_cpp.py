@@ -30,7 +30,9 @@ def test_chat_uses_the_models_own_template(tiny: LlamaCppChatModel) -> None:
     assert isinstance(reply.content, str)
     usage = reply.usage_metadata
     assert usage is not None and 1 <= usage["output_tokens"] <= 16
-    chatml = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
+    chatml = (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
+    )
     llm = tiny.load()
     assert usage["input_tokens"] == len(llm.tokenize(chatml.encode(), add_bos=False, special=True))
     assert reply.response_metadata["model"] == "tiny"
@@ -193,7 +195,9 @@ def test_hub_download_offline_fails_fast_and_leaves_nothing(
     assert not [p for p in cache.rglob("*") if p.is_file()]
 
 
-def test_hub_download_with_hf_hub_offline_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_hub_download_with_hf_hub_offline_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("TESSERA_MODEL_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = LlamaCppChatModel(model_id="m", repo="org/repo", file="m.gguf")

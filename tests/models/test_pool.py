@@ -49,7 +49,11 @@ def test_least_recently_used_model_is_evicted_to_fit_the_budget(tiny_gguf: Path,
 
 
 def test_keep_warm_models_are_never_evicted(tiny_gguf: Path, per_model: int) -> None:
-    configs = {"pinned": local(tiny_gguf, keep_warm=True), "b": local(tiny_gguf), "c": local(tiny_gguf)}
+    configs = {
+        "pinned": local(tiny_gguf, keep_warm=True),
+        "b": local(tiny_gguf),
+        "c": local(tiny_gguf),
+    }
     with ModelPool(configs, memory_budget_bytes=int(per_model * 2.5)) as pool:
         for name in ("pinned", "b", "c"):
             pool.get(name).invoke("x")
@@ -81,7 +85,10 @@ def test_preload_loads_in_the_background(tiny_gguf: Path) -> None:
 
 
 def test_unknown_model_names_the_choices(tiny_gguf: Path) -> None:
-    with ModelPool({"a": local(tiny_gguf)}) as pool, pytest.raises(UserError, match=r"unknown model 'z' \(known: a\)"):
+    with (
+        ModelPool({"a": local(tiny_gguf)}) as pool,
+        pytest.raises(UserError, match=r"unknown model 'z' \(known: a\)"),
+    ):
         pool.get("z")
 
 
@@ -98,10 +105,17 @@ def test_get_is_thread_safe_and_builds_each_model_once() -> None:
 
 
 def test_status_reports_backend_and_queue(tiny_gguf: Path) -> None:
-    configs = {"a": local(tiny_gguf), "f": FunctionModelConfig(backend="function", callable="tessera.models.demo:echo")}
+    configs = {
+        "a": local(tiny_gguf),
+        "f": FunctionModelConfig(backend="function", callable="tessera.models.demo:echo"),
+    }
     with ModelPool(configs) as pool:
         pool.load("a")
         status = {s.name: s for s in pool.status()}
-        assert (status["a"].backend, status["a"].loaded, status["a"].queue) == ("llama_cpp", True, 0)
+        assert (status["a"].backend, status["a"].loaded, status["a"].queue) == (
+            "llama_cpp",
+            True,
+            0,
+        )
         assert status["a"].ram_bytes and status["a"].ram_bytes > tiny_gguf.stat().st_size
         assert (status["f"].backend, status["f"].loaded) == ("function", False)

@@ -39,7 +39,11 @@ def test_small_integer_ranges_become_enums_large_ones_do_not() -> None:
 
 def test_worst_case_tokens_add_up() -> None:
     schema = bound_schema(
-        {"type": "object", "properties": {"s": {"type": "string", "maxLength": 10}}, "required": ["s"]}
+        {
+            "type": "object",
+            "properties": {"s": {"type": "string", "maxLength": 10}},
+            "required": ["s"],
+        }
     )
     # {"s": "<10 chars, up to 4 tokens each>"} plus optional spaces
     assert 2 + 10 * 4 < max_json_tokens(schema) < 70

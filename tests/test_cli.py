@@ -1,0 +1,250 @@
+"""The ``tessera`` command, run as a user runs it: a fresh interpreter, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, run_cli, write_team
+
+HEAVY = ("torch", "chromadb", "llama_cpp", "sentence_transformers", "langchain_core", "langgraph")
+
+
+def imported_modules(*args: str) -> set[str]:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tessera.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr[-500:]
+    return {
+        line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")
+    }
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_nothing_heavy(flag: str) -> None:
+    modules = imported_modules(flag)
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}
+
+
+def test_version() -> None:
+    from tessera import __version__
+
+    out = run_cli("--version")
+    assert out.returncode == 0 and __version__ in out.stdout
+
+
+def assert_one_line_error(out: object, *needles: str, seconds: float | None = None) -> None:
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)  # type: ignore[attr-defined]
+    lines = out.stderr.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1, lines
+    assert "Traceback" not in out.stderr  # type: ignore[attr-defined]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_validate_ok_for_shipped_configs() -> None:
+    out = run_cli("validate", *sorted(str(p) for p in (REPO / "configs").glob("*.yaml")))
+    assert out.returncode == 0, out.stderr
+    assert "configs/default.yaml: ok" in out.stdout
+
+
+def test_validate_reports_each_problem_on_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "team.yaml"
+    bad.write_text(
+        "name: t\nmodels:\n  coder: {backend: function, callable: 'a:b'}\n  small: {backend: function, callable: 'a:b'}\n"
+        "planner: {model: smal}\nspecialists:\n  coder: {description: d, model: codr}\n"
+    )
+    good = REPO / "configs" / "offline.yaml"
+    out = run_cli("validate", str(good), str(bad))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"{bad}: planner.model: unknown model 'smal' (known: coder, small; did you mean 'small'?)",
+        f"{bad}: specialists.coder.model: unknown model 'codr' (known: coder, small; did you mean 'coder'?)",
+    ]
+    assert "Traceback" not in out.stderr
+
+
+def test_validate_json_output(tmp_path: Path) -> None:
+    out = run_cli(
+        "validate", "--json", str(REPO / "configs" / "offline.yaml"), str(tmp_path / "missing.yaml")
+    )
+    assert out.returncode == 2
+    report = json.loads(out.stdout)
+    assert [r["valid"] for r in report] == [True, False]
+    assert report[1]["problems"] == [f"{tmp_path / 'missing.yaml'}: no such file"]
+
+
+def test_prompt_json_on_a_function_model() -> None:
+    out = run_cli("prompt", "--team", "configs/offline.yaml", "--model", "echo", "--json", "hello there")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["text"] == "echo: hello there"
+    assert {"text", "tokens", "seconds", "tokens_per_s", "model"} <= set(data)
+    assert data["model"] == "echo"
+
+
+def test_prompt_reads_stdin() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tessera.cli",
+            "prompt",
+            "-t",
+            "configs/offline.yaml",
+            "-m",
+            "echo",
+            "-",
+        ],
+        input="from stdin",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert out.returncode == 0 and "echo: from stdin" in out.stdout
+
+
+def test_prompt_json_on_a_real_gguf(tmp_path: Path, tiny_gguf: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    team = write_team(
+        tmp_path / "team.yaml",
+        {"tiny": {"backend": "llama_cpp", "path": str(tiny_gguf), "n_ctx": 512}},
+    )
+    out = run_cli("prompt", "--team", str(team), "--model", "tiny", "--max-tokens", "12", "--json", "hi")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert 1 <= data["tokens"] <= 12 and data["seconds"] > 0 and data["tokens_per_s"] > 0
+
+
+def test_prompt_streams_text_without_json(tmp_path: Path, stories_gguf: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    team = write_team(
+        tmp_path / "team.yaml",
+        {"s": {"backend": "llama_cpp", "path": str(stories_gguf), "n_ctx": 256}},
+    )
+    out = run_cli(
+        "prompt",
+        "-t",
+        str(team),
+        "-m",
+        "s",
+        "--max-tokens",
+        "30",
+        "--seed",
+        "1",
+        "Once upon a time",
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.split()) >= 5
+    assert "tokens/s" in out.stderr
+
+
+# -- the error cases: one line, exit 2, within seconds, no traceback, no half-written files ------------
+
+
+def gguf_team(tmp_path: Path, model_path: Path) -> Path:
+    return write_team(tmp_path / "team.yaml", {"m": {"backend": "llama_cpp", "path": str(model_path)}})
+
+
+def prompt_m(team: Path, env: dict[str, str] | None = None) -> object:
+    started = time.monotonic()
+    out = run_cli("prompt", "--team", str(team), "--model", "m", "hi", env=env, timeout=30)
+    out.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
+    assert out.elapsed < 5, f"took {out.elapsed:.1f}s"  # type: ignore[attr-defined]
+    return out
+
+
+def test_missing_gguf(tmp_path: Path) -> None:
+    out = prompt_m(gguf_team(tmp_path, tmp_path / "gone.gguf"))
+    assert_one_line_error(out, "gone.gguf: no such file")
+
+
+def test_random_bytes_are_not_gguf(tmp_path: Path) -> None:
+    bad = tmp_path / "noise.gguf"
+    bad.write_bytes(bytes((i * 7919) % 256 for i in range(50_000)))
+    assert_one_line_error(prompt_m(gguf_team(tmp_path, bad)), "noise.gguf: not a GGUF file")
+
+
+def test_truncated_gguf(tmp_path: Path, tiny_gguf: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_gguf.read_bytes()[:300_000])
+    assert_one_line_error(prompt_m(gguf_team(tmp_path, cut)), "cut.gguf: truncated GGUF file")
+
+
+def test_unknown_backend(tmp_path: Path) -> None:
+    team = write_team(tmp_path / "team.yaml", {"m": {"backend": "vllm_native", "model": "x"}})
+    assert_one_line_error(prompt_m(team), str(team), "models.m.backend: unknown backend 'vllm_native'")
+    assert_one_line_error(run_cli("validate", str(team)), "models.m.backend: unknown backend")
+
+
+def test_unknown_model_name(tmp_path: Path) -> None:
+    out = run_cli("prompt", "--team", "configs/offline.yaml", "--model", "nope", "hi")
+    assert_one_line_error(out, "unknown model 'nope' (known: echo, planner)")
+
+
+def test_hub_download_offline_fails_fast_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    team = write_team(
+        tmp_path / "team.yaml",
+        {
+            "m": {
+                "backend": "llama_cpp",
+                "repo": "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+                "file": "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+            }
+        },
+    )
+    env = {
+        "TESSERA_MODEL_CACHE": str(cache),
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HUB_OFFLINE": "0",
+    }
+    out = prompt_m(team, env=env)
+    assert_one_line_error(
+        out,
+        "qwen2.5-0.5b-instruct-q4_k_m.gguf: cannot download",
+        "set `path:` to a local GGUF file",
+    )
+    assert not [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else True
+
+
+def test_hub_download_with_hf_hub_offline(tmp_path: Path) -> None:
+    team = write_team(
+        tmp_path / "team.yaml", {"m": {"backend": "llama_cpp", "repo": "org/r", "file": "m.gguf"}}
+    )
+    out = prompt_m(team, env={"TESSERA_MODEL_CACHE": str(tmp_path / "c"), "HF_HUB_OFFLINE": "1"})
+    assert_one_line_error(out, "org/r/m.gguf: not downloaded yet and HF_HUB_OFFLINE is set")
+
+
+def test_missing_team_file() -> None:
+    assert_one_line_error(
+        run_cli("prompt", "--team", "nope.yaml", "--model", "m", "hi"), "nope.yaml: no such file"
+    )
+
+
+def test_models_list(tmp_path: Path, tiny_gguf: Path) -> None:
+    out = run_cli(
+        "models",
+        "list",
+        "--team",
+        "configs/default.yaml",
+        "--json",
+        env={"TESSERA_MODEL_CACHE": str(tmp_path)},
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert set(rows) == {"planner", "coder", "small"}
+    assert rows["small"]["present"] is False and "Qwen2.5-0.5B-Instruct-GGUF" in rows["small"]["source"]
