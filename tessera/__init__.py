@@ -29,8 +29,15 @@ if TYPE_CHECKING:
     from tessera.models.llama_cpp import LlamaCppChatModel
     from tessera.models.openai import OpenAIChatModel
     from tessera.models.pool import ModelPool
+    from tessera.team import Team
+    from tessera.types import Plan, RunResult, Subtask, SubtaskResult
 
 _EXPORTS = {
+    "Team": "tessera.team",
+    "RunResult": "tessera.types",
+    "Plan": "tessera.types",
+    "Subtask": "tessera.types",
+    "SubtaskResult": "tessera.types",
     "TeamConfig": "tessera.config",
     "load_team": "tessera.config",
     "FunctionModel": "tessera.models.function",
@@ -57,6 +64,11 @@ _EXPORTS = {
 
 __all__ = [
     "AgentRunError",
+    "Plan",
+    "RunResult",
+    "Subtask",
+    "SubtaskResult",
+    "Team",
     "ConfigError",
     "FunctionModel",
     "LlamaCppChatModel",

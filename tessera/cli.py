@@ -119,6 +119,34 @@ def prompt(
         click.echo(f"[{result.model}: {result.tokens} tokens in {result.seconds:.2f}s, {rate}]", err=True)
 
 
+@cli.command()
+@team_option
+@click.option("--thread", "thread_id", default=None, help="Thread id (to resume or continue later).")
+@json_option
+@click.argument("task")
+def run(team_file: Path, thread_id: str | None, as_json: bool, task: str) -> None:
+    """Plan TASK, run its subtasks on the team's specialists, and print the answer."""
+    from tessera.team import Team
+
+    result = Team(_load(team_file)).run(task, thread_id=thread_id)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(result.answer)
+        for sub in result.subtasks:
+            took = f"{sub.ended - sub.started:.2f}s" if sub.started and sub.ended else "-"
+            extra = f"  {sub.error}" if sub.error else ""
+            click.echo(
+                f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}",
+                err=True,
+            )
+        click.echo(
+            f"  total {result.timings.total_s:.2f}s, overhead {result.timings.overhead_s:.3f}s", err=True
+        )
+    if result.status != "done":
+        sys.exit(1)
+
+
 @cli.group()
 def models() -> None:
     """The team's models: where they come from and whether they are loaded."""

@@ -1,0 +1,160 @@
+"""The planner: a task in, a validated DAG of subtasks out.
+
+The plan is decoded as structured output, so even a tiny model returns parseable JSON. It is then validated
+(unknown specialist, duplicate id, dangling or self dependency, cycle, a ``{{ref}}`` to a subtask that is
+not a dependency, too many subtasks). A plan that fails goes back to the planner once with the reasons; if
+the repair fails too, the task falls back to one subtask on the most general specialist. Planning never
+crashes a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from tessera.types import Plan, Subtask, references
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from tessera.config import SpecialistConfig
+
+__all__ = ["PlanOutcome", "make_plan", "planner_messages", "validate_plan"]
+
+PLANNER_PROMPT = """You are the planner of a team of specialists. Break the user's task into subtasks.
+Each subtask goes to exactly one specialist. Independent subtasks run in parallel, so only add a dependency
+when a subtask needs another's result; quote that result in the instruction as {{{{id}}}}.
+Use as few subtasks as the task needs (at most {max_subtasks}).
+
+Specialists:
+{specialists}
+
+Reply with JSON:
+{{"subtasks": [{{"id": "s1", "specialist": "...", "instruction": "...", "depends_on": []}}]}}"""
+
+
+def validate_plan(plan: Plan, specialists: Mapping[str, object], max_subtasks: int) -> list[str]:
+    """Every reason ``plan`` cannot run, one line each (empty when it is valid)."""
+    problems: list[str] = []
+    ids = [s.id for s in plan.subtasks]
+    if len(ids) > max_subtasks:
+        problems.append(f"too many subtasks: {len(ids)} (at most {max_subtasks})")
+    seen: set[str] = set()
+    for task_id in ids:
+        if task_id in seen:
+            problems.append(f"duplicate subtask id {task_id!r}")
+        seen.add(task_id)
+    known = sorted(specialists)
+    for sub in plan.subtasks:
+        if sub.specialist not in specialists:
+            problems.append(f"{sub.id}: unknown specialist {sub.specialist!r} (known: {', '.join(known)})")
+        for dep in sub.depends_on:
+            if dep == sub.id:
+                problems.append(f"{sub.id}: depends on itself")
+            elif dep not in seen:
+                problems.append(f"{sub.id}: depends on {dep!r}, which is not in the plan")
+        for ref in references(sub.instruction):
+            if ref not in sub.depends_on:
+                problems.append(f"{sub.id}: quotes {{{{{ref}}}}} but does not depend on {ref!r}")
+    cycle = _find_cycle(plan.subtasks)
+    if cycle:
+        problems.append("dependency cycle: " + " -> ".join(cycle))
+    return problems
+
+
+def _find_cycle(subtasks: list[Subtask]) -> list[str]:
+    graph = {s.id: [d for d in s.depends_on if d != s.id] for s in subtasks}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep in graph and dep not in state and (found := visit(dep)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in graph:
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def planner_messages(
+    task: str,
+    specialists: Mapping[str, SpecialistConfig],
+    *,
+    max_subtasks: int,
+    system_prompt: str | None = None,
+    context: str | None = None,
+) -> list[BaseMessage]:
+    """The planner's prompt: the team's specialists with their descriptions, then the task."""
+    listing = "\n".join(f"- {name}: {spec.description}" for name, spec in specialists.items())
+    system = (system_prompt or PLANNER_PROMPT).format(specialists=listing, max_subtasks=max_subtasks)
+    user = task if not context else f"{context}\n\nTask: {task}"
+    return [SystemMessage(content=system), HumanMessage(content=user)]
+
+
+@dataclass
+class PlanOutcome:
+    """A plan that can run, and how it came about."""
+
+    plan: Plan
+    attempts: int
+    problems: list[str] = field(default_factory=list)
+    """The validation problems of the rejected attempts."""
+    fallback: bool = False
+    """True when both attempts failed and the plan is the single-subtask fallback."""
+
+
+def general_specialist(specialists: Mapping[str, SpecialistConfig]) -> str:
+    """The fallback specialist: a ``general`` one with a model, else the first with a model."""
+    with_model = [name for name, spec in specialists.items() if spec.model is not None]
+    general = [name for name in with_model if specialists[name].kind == "general"]
+    return (general or with_model or list(specialists))[0]
+
+
+async def make_plan(
+    model: BaseChatModel,
+    task: str,
+    specialists: Mapping[str, SpecialistConfig],
+    *,
+    max_subtasks: int,
+    system_prompt: str | None = None,
+    context: str | None = None,
+) -> PlanOutcome:
+    """Plan ``task``: one try, one repair with the reasons, then a single-subtask fallback."""
+    messages = planner_messages(
+        task, specialists, max_subtasks=max_subtasks, system_prompt=system_prompt, context=context
+    )
+    problems: list[str] = []
+    for attempt in (1, 2):
+        try:
+            plan = Plan.model_validate(await model.with_structured_output(Plan).ainvoke(messages))
+        except Exception as exc:  # noqa: BLE001 - a broken planner falls back, it does not crash the run
+            errors = [f"planner failed: {type(exc).__name__}: {exc}"]
+        else:
+            errors = validate_plan(plan, specialists, max_subtasks)
+            if not errors:
+                return PlanOutcome(plan=plan, attempts=attempt, problems=problems)
+            messages = [
+                *messages,
+                HumanMessage(
+                    content="That plan cannot run:\n- "
+                    + "\n- ".join(errors)
+                    + "\nReply with a corrected plan."
+                ),
+            ]
+        problems.extend(errors)
+    fallback = Plan(
+        subtasks=[Subtask(id="s1", specialist=general_specialist(specialists), instruction=task[:800])]
+    )
+    return PlanOutcome(plan=fallback, attempts=2, problems=problems, fallback=True)

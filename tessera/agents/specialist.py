@@ -1,0 +1,97 @@
+"""Running one subtask on its specialist: the model, its system prompt, its tools, its limits.
+
+A specialist gets ``max_attempts`` tries of at most ``timeout_s`` each. A model call that raises, times
+out or answers with nothing is a failed attempt. Tool calls loop until the model answers in text (bounded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.tools import BaseTool
+
+    from tessera.config import SpecialistConfig
+
+__all__ = ["SpecialistRun", "run_specialist"]
+
+MAX_TOOL_STEPS = 8
+
+
+@dataclass
+class SpecialistRun:
+    """What one subtask's specialist produced."""
+
+    output: str = ""
+    error: str | None = None
+    attempts: int = 0
+    tokens: int = 0
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    """(start, end) monotonic times of each model or tool call."""
+
+
+async def run_specialist(
+    spec: SpecialistConfig,
+    model: BaseChatModel,
+    instruction: str,
+    *,
+    tools: list[BaseTool] | None = None,
+) -> SpecialistRun:
+    """Run ``instruction`` on ``model`` with the specialist's prompt, tools and limits."""
+    run = SpecialistRun()
+    messages: list[BaseMessage] = [HumanMessage(content=instruction)]
+    if spec.system_prompt:
+        messages.insert(0, SystemMessage(content=spec.system_prompt))
+    bound: Any = model.bind_tools(tools) if tools else model
+    for attempt in range(1, spec.max_attempts + 1):
+        run.attempts = attempt
+        try:
+            text = await asyncio.wait_for(_converse(bound, list(messages), tools or [], run), spec.timeout_s)
+        except TimeoutError:
+            run.error = f"timed out after {spec.timeout_s:g}s"
+            continue
+        except Exception as exc:  # noqa: BLE001 - any failure of the model counts as a failed attempt
+            run.error = f"{type(exc).__name__}: {exc}"
+            continue
+        if not text.strip():
+            run.error = "empty answer"
+            continue
+        run.output, run.error = text, None
+        return run
+    return run
+
+
+async def _converse(
+    model: Any, messages: list[BaseMessage], tools: list[BaseTool], run: SpecialistRun
+) -> str:
+    by_name = {t.name: t for t in tools}
+    for _ in range(MAX_TOOL_STEPS):
+        started = time.monotonic()
+        try:
+            reply: AIMessage = await model.ainvoke(messages)
+        finally:
+            run.spans.append((started, time.monotonic()))
+        usage = reply.usage_metadata
+        run.tokens += int(usage["output_tokens"]) if usage else 0
+        if not reply.tool_calls:
+            return reply.content if isinstance(reply.content, str) else str(reply.content)
+        messages.append(reply)
+        for call in reply.tool_calls:
+            tool = by_name.get(call["name"])
+            started = time.monotonic()
+            if tool is None:
+                result: Any = f"error: no tool named {call['name']!r} (available: {', '.join(by_name)})"
+            else:
+                try:
+                    result = await tool.ainvoke(call["args"])
+                except Exception as exc:  # noqa: BLE001 - the model sees the tool's error and can recover
+                    result = f"error: {type(exc).__name__}: {exc}"
+            run.spans.append((started, time.monotonic()))
+            messages.append(ToolMessage(content=str(result), tool_call_id=call["id"] or call["name"]))
+    raise RuntimeError(f"no answer after {MAX_TOOL_STEPS} tool steps")

@@ -1,0 +1,238 @@
+"""The nodes of the orchestration graph: plan, run_subtask, join, answer, and the routing between them.
+
+Every subtask of a plan is sent (LangGraph ``Send``) at once; each one waits for its own dependencies
+through the run's :class:`RunContext`, then for a slot of ``runtime.max_concurrency``. So a subtask starts
+the moment its last dependency ends, not when its whole "level" does, and each finished subtask is written
+to the checkpoint as it completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Send
+from pydantic import BaseModel, Field
+
+from tessera.agents.planner import make_plan
+from tessera.agents.specialist import run_specialist
+from tessera.graphs.state import TeamState
+from tessera.types import Subtask, SubtaskResult, fill_references
+
+if TYPE_CHECKING:
+    from tessera.config import TeamConfig
+    from tessera.models.pool import ModelPool
+
+__all__ = ["JoinDecision", "RunContext", "TeamNodes"]
+
+ANSWER_PROMPT = (
+    "You write the final answer to the user's task from the results of the subtasks below. "
+    "Answer directly; do not describe the process."
+)
+
+
+class JoinDecision(BaseModel):
+    """The join step's verdict on a finished round of subtasks."""
+
+    done: bool
+    reason: str = Field("", max_length=300)
+
+
+@dataclass
+class RunContext:
+    """Per-run coordination that is not state: dependency signals, the concurrency limit, call spans."""
+
+    max_concurrency: int
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    _finished: dict[str, asyncio.Future[SubtaskResult]] = field(default_factory=dict)
+    _slots: asyncio.Semaphore | None = None
+
+    def finished(self, subtask_id: str) -> asyncio.Future[SubtaskResult]:
+        if subtask_id not in self._finished:
+            self._finished[subtask_id] = asyncio.get_running_loop().create_future()
+        return self._finished[subtask_id]
+
+    def publish(self, result: SubtaskResult) -> None:
+        future = self.finished(result.id)
+        if not future.done():
+            future.set_result(result)
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrency)
+        return self._slots
+
+
+def run_context(config: RunnableConfig | None, team: TeamConfig) -> RunContext:
+    """The run's context from the graph config (one is made if the caller did not pass one)."""
+    configurable = (config or {}).setdefault("configurable", {})
+    ctx = configurable.get("tessera_run")
+    if ctx is None:
+        ctx = configurable["tessera_run"] = RunContext(team.runtime.max_concurrency)
+    assert isinstance(ctx, RunContext)
+    return ctx
+
+
+class TeamNodes:
+    """The graph's nodes, bound to one team's config and model pool. Usable to build custom graphs."""
+
+    def __init__(self, config: TeamConfig, pool: ModelPool) -> None:
+        self.config = config
+        self.pool = pool
+
+    async def plan(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
+        """Ask the planner for a DAG (with one repair, then a fallback)."""
+        ctx = run_context(config, self.config)
+        planner = self.config.planner
+        context = _previous_results(state) if state.get("replans") else None
+        if state.get("replan_reason"):
+            context = f"{context}\n\nReplan because: {state['replan_reason']}"
+        started = time.monotonic()
+        outcome = await make_plan(
+            self.pool.get(planner.model),
+            state["task"],
+            self.config.specialists,
+            max_subtasks=planner.max_subtasks,
+            system_prompt=planner.system_prompt,
+            context=context,
+        )
+        ended = time.monotonic()
+        ctx.spans.append((started, ended))
+        notes = [f"plan rejected: {p}" for p in outcome.problems]
+        if outcome.fallback:
+            notes.append("planner failed twice; fell back to a single subtask")
+        return {
+            "plan": outcome.plan,
+            "notes": notes,
+            "planning_s": state.get("planning_s", 0.0) + ended - started,
+        }
+
+    def route_subtasks(self, state: TeamState) -> list[Send] | str:
+        """Send every subtask that has no successful result yet; go to join when there are none."""
+        plan = state.get("plan")
+        results = state.get("results") or {}
+        if plan is None:
+            return "join"
+        done = {i: r for i, r in results.items() if r.status == "done"}
+        pending = [s for s in plan.subtasks if s.id not in done]
+        if not pending:
+            return "join"
+        return [Send("run_subtask", {"subtask": s, "known": done}) for s in pending]
+
+    async def run_subtask(self, payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        """Wait for dependencies, then for a slot, then run the subtask on its specialist."""
+        ctx = run_context(config, self.config)
+        subtask: Subtask = payload["subtask"]
+        known: dict[str, SubtaskResult] = payload.get("known", {})
+        try:
+            result = await self._run(subtask, known, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a subtask's failure must never hang its dependents
+            result = SubtaskResult(
+                id=subtask.id, specialist=subtask.specialist, status="failed", error=str(exc)
+            )
+        ctx.publish(result)
+        return {"results": {subtask.id: result}}
+
+    async def _run(self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext) -> SubtaskResult:
+        outputs: dict[str, str] = {}
+        for dep in subtask.depends_on:
+            upstream = known.get(dep) or await ctx.finished(dep)
+            if upstream.status != "done":
+                return SubtaskResult(
+                    id=subtask.id,
+                    specialist=subtask.specialist,
+                    status="skipped",
+                    error=f"dependency {dep!r} {upstream.status}",
+                )
+            outputs[dep] = upstream.output
+        spec = self.config.specialists[subtask.specialist]
+        async with ctx.slots:
+            started = time.time()
+            model_name = spec.model
+            if model_name is None:
+                raise NotImplementedError(f"tool agents ({spec.tool!r}) arrive with the specialists issue")
+            run = await run_specialist(
+                spec, self.pool.get(model_name), fill_references(subtask.instruction, outputs)
+            )
+            ended = time.time()
+        ctx.spans.extend(run.spans)
+        return SubtaskResult(
+            id=subtask.id,
+            specialist=subtask.specialist,
+            model=model_name,
+            status="done" if run.error is None else "failed",
+            output=run.output,
+            attempts=run.attempts,
+            started=started,
+            ended=ended,
+            error=run.error,
+            tokens=run.tokens,
+            busy_s=sum(end - start for start, end in run.spans),
+        )
+
+    async def join(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
+        """Done when every subtask succeeded; otherwise the planner decides, within ``max_replans``."""
+        results = state.get("results") or {}
+        plan = state.get("plan")
+        ids = [s.id for s in plan.subtasks] if plan else []
+        failed = [i for i in ids if results.get(i) is None or results[i].status != "done"]
+        replans = state.get("replans", 0)
+        if not failed or replans >= self.config.planner.max_replans:
+            return {"replan_reason": None}
+        ctx = run_context(config, self.config)
+        summary = _previous_results(state)
+        started = time.monotonic()
+        judge = self.pool.get(self.config.planner.model).with_structured_output(JoinDecision)
+        messages = [
+            SystemMessage(content="Decide whether the task is done, or needs a new plan. Say why."),
+            HumanMessage(content=f"Task: {state['task']}\n\n{summary}"),
+        ]
+        try:
+            decision = JoinDecision.model_validate(await judge.ainvoke(messages))
+        except Exception as exc:  # noqa: BLE001 - a broken join ends the run with what it has
+            return {"replan_reason": None, "notes": [f"join failed: {exc}"]}
+        finally:
+            ctx.spans.append((started, time.monotonic()))
+        if decision.done:
+            return {"replan_reason": None}
+        return {"replans": replans + 1, "replan_reason": decision.reason or "subtasks failed"}
+
+    def route_join(self, state: TeamState) -> str:
+        return "plan" if state.get("replan_reason") else "answer"
+
+    async def answer(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
+        """Compose the final answer from the results (one successful subtask's output stands as is)."""
+        plan = state.get("plan")
+        results = state.get("results") or {}
+        ordered = [results[s.id] for s in plan.subtasks if s.id in results] if plan else []
+        done = [r for r in ordered if r.status == "done"]
+        if len(ordered) == 1 and done:
+            return {"answer": done[0].output}
+        if not done:
+            return {"answer": ""}
+        ctx = run_context(config, self.config)
+        started = time.monotonic()
+        reply = await self.pool.get(self.config.planner.model).ainvoke(
+            [
+                SystemMessage(content=ANSWER_PROMPT),
+                HumanMessage(content=f"Task: {state['task']}\n\n{_previous_results(state)}"),
+            ]
+        )
+        ctx.spans.append((started, time.monotonic()))
+        return {"answer": str(reply.content)}
+
+
+def _previous_results(state: TeamState) -> str:
+    results = state.get("results") or {}
+    lines = ["Results so far:"]
+    for result in results.values():
+        body = result.output if result.status == "done" else f"({result.status}: {result.error})"
+        lines.append(f"[{result.id} / {result.specialist}] {body[:2000]}")
+    return "\n".join(lines)

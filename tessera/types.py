@@ -1,0 +1,83 @@
+"""Plain runtime types: plans, subtask results and run results. They serialize to JSON."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Plan", "RunResult", "Subtask", "SubtaskResult", "Timings", "references"]
+
+_REF = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+
+
+class Subtask(BaseModel):
+    """One node of a plan: what to do, who does it, and what it waits for."""
+
+    id: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_.-]+$")
+    specialist: str = Field(min_length=1, max_length=48)
+    instruction: str = Field(min_length=1, max_length=800)
+    depends_on: list[str] = Field(default_factory=list, max_length=16)
+
+
+class Plan(BaseModel):
+    """A DAG of subtasks. An instruction may quote an upstream result with ``{{id}}``."""
+
+    subtasks: list[Subtask] = Field(min_length=1, max_length=64)
+
+    def by_id(self) -> dict[str, Subtask]:
+        return {s.id: s for s in self.subtasks}
+
+
+def references(instruction: str) -> list[str]:
+    """The subtask ids an instruction quotes with ``{{id}}``."""
+    return _REF.findall(instruction)
+
+
+def fill_references(instruction: str, outputs: dict[str, str]) -> str:
+    """Replace each ``{{id}}`` with that subtask's output."""
+    return _REF.sub(lambda m: outputs.get(m.group(1), m.group(0)), instruction)
+
+
+Status = Literal["done", "failed", "skipped"]
+
+
+class SubtaskResult(BaseModel):
+    """What running one subtask produced, and what it cost."""
+
+    id: str
+    specialist: str
+    model: str | None = None
+    tier: str | None = None
+    status: Status
+    output: str = ""
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    tokens: int = 0
+    busy_s: float = 0.0
+    """Seconds spent inside model or tool calls (the rest of the span is framework overhead)."""
+
+
+class Timings(BaseModel):
+    total_s: float
+    planning_s: float
+    overhead_s: float
+
+
+class RunResult(BaseModel):
+    """The outcome of one task: the JSON that ``tessera run --json`` prints."""
+
+    answer: str
+    plan: Plan | None
+    subtasks: list[SubtaskResult]
+    replans: int = 0
+    timings: Timings
+    thread_id: str | None = None
+    status: Literal["done", "failed"] = "done"
+    notes: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
