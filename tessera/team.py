@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from tessera._async import run_sync
 from tessera.config import TeamConfig, load_team
 from tessera.graphs.build import build_graph
 from tessera.graphs.nodes import RunContext
@@ -66,24 +65,7 @@ class Team:
 
     def run(self, task: str, thread_id: str | None = None) -> RunResult:
         """Synchronous :meth:`arun`."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.arun(task, thread_id))
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = asyncio.run(self.arun(task, thread_id))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                box["error"] = exc
-
-        worker = threading.Thread(target=target)
-        worker.start()
-        worker.join()
-        if "error" in box:
-            raise box["error"]
-        return box["result"]  # type: ignore[no-any-return]
+        return run_sync(self.arun(task, thread_id))
 
     def close(self) -> None:
         """Unload the team's models."""

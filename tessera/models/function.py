@@ -28,6 +28,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from tessera._async import run_sync
 from tessera.errors import AgentRunError, ModelLoadError
 from tessera.models.base import TesseraChatModel, to_openai_messages
 
@@ -77,7 +78,7 @@ class FunctionModel(TesseraChatModel):
     ) -> ChatResult:
         result = self._invoke_fn(messages, _kw(stop, kwargs))
         if inspect.isawaitable(result) or inspect.isasyncgen(result):
-            result = _run_sync(_collect_async(result))
+            result = run_sync(_collect_async(result))
         return _result(_to_message(result))
 
     async def _agenerate(
@@ -104,7 +105,7 @@ class FunctionModel(TesseraChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         result = self._invoke_fn(messages, _kw(stop, kwargs))
         if inspect.isawaitable(result) or inspect.isasyncgen(result):
-            result = _run_sync(_collect_async(result))
+            result = run_sync(_collect_async(result))
         if _is_stream(result):
             for piece in result:
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=str(piece)))
@@ -146,7 +147,7 @@ class FunctionModel(TesseraChatModel):
     def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         result = self._invoke_fn(messages, {**kwargs, "schema": schema})
         if inspect.isawaitable(result) or inspect.isasyncgen(result):
-            result = _run_sync(_collect_async(result))
+            result = run_sync(_collect_async(result))
         return _to_message(result)
 
     async def _astructured(
@@ -223,27 +224,6 @@ async def _collect_async(value: Any) -> Any:
     if inspect.isasyncgen(result):
         return "".join([str(piece) async for piece in result])
     return result
-
-
-def _run_sync(coro: Any) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def _to_message(result: Any) -> AIMessage:
