@@ -1,10 +1,11 @@
-"""Running a coroutine to completion from synchronous code, with or without a running event loop."""
+"""Async code from synchronous callers: run a coroutine to completion, or iterate an async iterator."""
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -30,3 +31,48 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
+
+
+def iterate_sync(factory: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code: it runs on its own loop in a helper thread.
+
+    Items arrive as they are produced. Closing the returned generator early cancels the async side.
+    """
+    items: queue.Queue[tuple[str, Any]] = queue.Queue()
+    stop = threading.Event()
+    handle: dict[str, Any] = {}
+
+    async def pump() -> None:
+        handle["task"] = asyncio.current_task()
+        handle["loop"] = asyncio.get_running_loop()
+        async for item in factory():
+            items.put(("item", item))
+            if stop.is_set():
+                break
+
+    def target() -> None:
+        try:
+            asyncio.run(pump())
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+            items.put(("error", exc))
+        items.put(("end", None))
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        if thread.is_alive():
+            stop.set()
+            loop = handle.get("loop")
+            if loop is not None and handle.get("task") is not None:
+                loop.call_soon_threadsafe(handle["task"].cancel)
+            thread.join()

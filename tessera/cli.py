@@ -19,7 +19,11 @@ import click
 from tessera._version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tessera.config import TeamConfig
+    from tessera.events import Event
+    from tessera.types import Approval, Plan, RunResult, SubtaskResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,30 +125,182 @@ def prompt(
 
 @cli.command()
 @team_option
-@click.option("--thread", "thread_id", default=None, help="Thread id (to resume or continue later).")
+@click.option(
+    "--thread", "thread_id", default=None, help="Thread id: checkpoint the run so it can be resumed."
+)
+@click.option("--yes", "-y", is_flag=True, help="Accept every plan (teams with planner.approve).")
 @json_option
 @click.argument("task")
-def run(team_file: Path, thread_id: str | None, as_json: bool, task: str) -> None:
-    """Plan TASK, run its subtasks on the team's specialists, and print the answer."""
+def run(team_file: Path, thread_id: str | None, yes: bool, as_json: bool, task: str) -> None:
+    """Plan TASK, run its subtasks on the team's specialists, and print the answer.
+
+    The answer goes to stdout as it is written; a line per subtask goes to stderr as it finishes. With
+    --json the RunResult is printed instead. A team with planner.approve asks before each plan runs (or,
+    without a terminal, stops and says how to resume).
+    """
+    import uuid
+
     from tessera.team import Team
 
-    result = Team(_load(team_file)).run(task, thread_id=thread_id)
+    team = Team(_load(team_file))
+    if team.config.planner.approve and thread_id is None:
+        thread_id = uuid.uuid4().hex[:12]  # so that a paused run can be resumed from another process
+    approve = _approver(yes, as_json)
+    if as_json:
+        result = team.run(task, thread_id=thread_id, approve=approve)
+    else:
+        result = _follow(team.stream(task, thread_id=thread_id, approve=approve))
+    _finish(result, as_json, checkpointed=thread_id is not None)
+
+
+@cli.command()
+@team_option
+@click.option("--accept", "action", flag_value="accept", help="Accept the plan a paused run waits on.")
+@click.option("--reject", "reason", default=None, metavar="REASON", help="Reject the plan, saying why.")
+@click.option(
+    "--edit",
+    "edited",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Run this plan (a JSON file) instead.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Accept every later plan too.")
+@json_option
+@click.argument("thread_id")
+def resume(
+    team_file: Path,
+    action: str | None,
+    reason: str | None,
+    edited: Path | None,
+    yes: bool,
+    as_json: bool,
+    thread_id: str,
+) -> None:
+    """Continue the run on THREAD_ID: after a crash or kill, or with a decision on its plan.
+
+    Subtasks that finished before are not run again.
+    """
+    from tessera.team import Team
+    from tessera.types import Approval
+
+    chosen = [
+        flag for flag, value in (("--accept", action), ("--reject", reason), ("--edit", edited)) if value
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one of {', '.join(chosen)}")
+    approval = None
+    if action:
+        approval = Approval.accept()
+    elif reason is not None:
+        approval = Approval.reject(reason)
+    elif edited is not None:
+        approval = Approval.edit(_read_plan(edited))
+    team = Team(_load(team_file))
+    approve = _approver(yes, as_json)
+    if as_json:
+        result = team.resume(thread_id, approval, approve=approve)
+    else:
+        result = _follow(team.resume_stream(thread_id, approval, approve=approve))
+    _finish(result, as_json)
+
+
+def _follow(events: Iterator[Event]) -> RunResult:
+    """Print the answer as it streams (stdout) and a line per finished subtask (stderr)."""
+    from tessera.events import AnswerToken, Done, PlanReady, Replan, SubtaskFinished
+
+    result = None
+    for event in events:
+        if isinstance(event, PlanReady):
+            steps = ", ".join(f"{s.id}:{s.specialist}" for s in event.plan.subtasks)
+            click.echo(f"  plan: {steps}" + (" (fallback)" if event.fallback else ""), err=True)
+        elif isinstance(event, SubtaskFinished):
+            click.echo(_subtask_line(event.result), err=True)
+        elif isinstance(event, Replan):
+            click.echo(f"  replan {event.replans}: {event.reason}", err=True)
+        elif isinstance(event, AnswerToken):
+            _echo_token(event.text)
+        elif isinstance(event, Done):
+            result = event.result
+    assert result is not None
+    if result.answer:
+        click.echo("")
+    return result
+
+
+def _subtask_line(sub: SubtaskResult) -> str:
+    took = f"{sub.ended - sub.started:.2f}s" if sub.started and sub.ended else "-"
+    extra = f"  {sub.error}" if sub.error else ""
+    return f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}"
+
+
+def _finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> None:
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        click.echo(result.answer)
-        for sub in result.subtasks:
-            took = f"{sub.ended - sub.started:.2f}s" if sub.started and sub.ended else "-"
-            extra = f"  {sub.error}" if sub.error else ""
-            click.echo(
-                f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}",
-                err=True,
-            )
+    elif result.status == "awaiting_approval" and result.plan is not None:
+        click.echo(json.dumps(result.plan.model_dump(mode="json"), indent=2), err=True)
         click.echo(
-            f"  total {result.timings.total_s:.2f}s, overhead {result.timings.overhead_s:.3f}s", err=True
+            f"plan awaits approval: tessera resume {result.thread_id}"
+            " --accept | --reject REASON | --edit FILE",
+            err=True,
         )
-    if result.status != "done":
+    else:
+        timings = result.timings
+        click.echo(
+            f"  {result.status}: total {timings.total_s:.2f}s, overhead {timings.overhead_s:.3f}s"
+            + (f", thread {result.thread_id}" if checkpointed else ""),
+            err=True,
+        )
+    if result.status in ("failed", "rejected"):
         sys.exit(1)
+
+
+def _approver(yes: bool, as_json: bool) -> Callable[[Plan], Approval] | None:
+    """Accept everything with --yes; ask on a terminal; otherwise None (the run pauses)."""
+    from tessera.types import Approval
+
+    if yes:
+        return lambda plan: Approval.accept()
+    if as_json or not sys.stdin.isatty():
+        return None
+    return _ask_about_plan
+
+
+def _ask_about_plan(plan: Plan) -> Approval:
+    from tessera.types import Approval
+
+    click.echo("Proposed plan:", err=True)
+    for sub in plan.subtasks:
+        after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
+        click.echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
+    choice = click.prompt(
+        "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
+    )
+    if choice == "a":
+        return Approval.accept()
+    if choice == "r":
+        return Approval.reject(click.prompt("reason", default="", err=True))
+    text = click.edit(json.dumps(plan.model_dump(mode="json"), indent=2), extension=".json")
+    if text is None:
+        return Approval.accept()
+    return Approval.edit(_parse_plan(text, "the edited plan"))
+
+
+def _read_plan(path: Path) -> Plan:
+    return _parse_plan(path.read_text(encoding="utf-8"), str(path))
+
+
+def _parse_plan(text: str, where: str) -> Plan:
+    from pydantic import ValidationError
+
+    from tessera.errors import UserError
+    from tessera.types import Plan
+
+    try:
+        return Plan.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "plan"
+        raise UserError(f"{where}: {loc}: {first['msg']}") from None
 
 
 @cli.group()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tessera.errors import ConfigError
 
 __all__ = [
+    "AnswerConfig",
     "FunctionModelConfig",
     "LlamaCppModelConfig",
     "MemoryConfig",
@@ -118,7 +119,16 @@ class PlannerConfig(_Section):
     model: str
     max_subtasks: int = Field(8, ge=1, le=64)
     max_replans: int = Field(1, ge=0, le=10)
-    approve: bool = Field(False, description="Ask the user to approve each plan (chat REPL).")
+    approve: bool = Field(
+        False, description="Pause after each plan until the user accepts, edits or rejects it."
+    )
+    system_prompt: str | None = None
+
+
+class AnswerConfig(_Section):
+    """Who writes the final answer from the subtasks' results."""
+
+    model: str | None = Field(None, description="A model name; default: the planner's model.")
     system_prompt: str | None = None
 
 
@@ -177,6 +187,7 @@ class TeamConfig(_Section):
     models: dict[str, ModelConfig] = Field(min_length=1)
     planner: PlannerConfig
     specialists: dict[str, SpecialistConfig] = Field(min_length=1)
+    answer: AnswerConfig = Field(default_factory=lambda: AnswerConfig())
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
     memory: MemoryConfig = Field(default_factory=lambda: MemoryConfig())
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
@@ -282,6 +293,7 @@ def _check_references(config: TeamConfig) -> list[str]:
             problems.append(f"{where}: unknown model {name!r}{_hint(name, known, 'known')}")
 
     model_ref("planner.model", config.planner.model)
+    model_ref("answer.model", config.answer.model)
     for name, spec in config.specialists.items():
         if not re.match(_NAME, name):
             problems.append(f"specialists.{name}: invalid name (letters, digits, '_', '-', '.')")

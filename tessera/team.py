@@ -1,23 +1,45 @@
-"""``Team``: load a team config, build its graph, and run tasks on it."""
+"""``Team``: load a team config, build its graph, and run, stream and resume tasks on it.
+
+A run with a ``thread_id`` is checkpointed in SQLite under the team's state dir
+(``<state_dir>/checkpoints.sqlite``), so :meth:`Team.resume` continues a killed run without redoing the
+subtasks that finished. With ``planner.approve: true`` a run pauses after each plan: pass ``approve=`` (a
+callback that sees the plan and returns an :class:`~tessera.types.Approval`) to decide in-process, or let
+the run return ``status="awaiting_approval"`` and call :meth:`Team.resume` with the approval later.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tessera._async import run_sync
+from langgraph.types import Command, StreamMode
+
+from tessera._async import iterate_sync, run_sync
+from tessera.agents.planner import validate_plan
 from tessera.config import TeamConfig, load_team
-from tessera.graphs.build import build_graph
+from tessera.errors import UserError
+from tessera.events import Done, Event
+from tessera.graphs.build import build_graph, checkpoint_serde, graph_builder, sqlite_checkpointer
 from tessera.graphs.nodes import RunContext
+from tessera.graphs.state import TeamState, fresh_state
 from tessera.models.pool import ModelPool
-from tessera.types import RunResult, Timings
+from tessera.types import Approval, Plan, RunResult, RunStatus, SubtaskResult, Timings
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
-__all__ = ["Team"]
+__all__ = ["ApproveFn", "Team"]
+
+_MODES: list[StreamMode] = ["custom", "values"]
+
+ApproveFn = Callable[[Plan], "Approval | Awaitable[Approval]"]
+"""Decides on a proposed plan: return ``Approval.accept()``, ``.edit(plan)`` or ``.reject(reason)``."""
 
 
 class Team:
@@ -32,6 +54,8 @@ class Team:
         self.config = config
         self.pool = pool or ModelPool.from_team(config)
         self._graph: CompiledStateGraph | None = None
+        self._memory: Any = None  # an InMemorySaver for approval runs without a thread id
+        self._memory_threads: set[str] = set()
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> Team:
@@ -40,15 +64,121 @@ class Team:
 
     @property
     def graph(self) -> CompiledStateGraph:
-        """The compiled LangGraph: ``plan -> run_subtask x N -> join -> answer``."""
+        """The compiled LangGraph (no checkpointer): embeddable in a larger graph as a subgraph."""
         if self._graph is None:
             self._graph = build_graph(self.config, self.pool)
         return self._graph
 
-    async def arun(self, task: str, thread_id: str | None = None) -> RunResult:
+    @property
+    def checkpoint_path(self) -> Path:
+        """The SQLite file that holds the checkpoints of runs with a thread id."""
+        return self.config.resolved_state_dir / "checkpoints.sqlite"
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    async def astream(
+        self, task: str, thread_id: str | None = None, *, approve: ApproveFn | None = None
+    ) -> AsyncIterator[Event]:
+        """Run ``task``, yielding :mod:`tessera.events` as they happen; the last is ``Done``."""
+        async for event in self._events(fresh_state(task), thread_id, approve, stream_tokens=True):
+            yield event
+
+    def stream(
+        self, task: str, thread_id: str | None = None, *, approve: ApproveFn | None = None
+    ) -> Iterator[Event]:
+        """Synchronous :meth:`astream` (the run happens on a helper thread)."""
+        return iterate_sync(lambda: self.astream(task, thread_id, approve=approve))
+
+    async def arun(
+        self, task: str, thread_id: str | None = None, *, approve: ApproveFn | None = None
+    ) -> RunResult:
         """Plan ``task``, run its subtasks in parallel where the DAG allows, and answer."""
-        ctx = RunContext(self.config.runtime.max_concurrency)
+        return await _last_result(self._events(fresh_state(task), thread_id, approve, stream_tokens=False))
+
+    def run(self, task: str, thread_id: str | None = None, *, approve: ApproveFn | None = None) -> RunResult:
+        """Synchronous :meth:`arun`."""
+        return run_sync(self.arun(task, thread_id, approve=approve))
+
+    async def aresume_stream(
+        self, thread_id: str, approval: Approval | None = None, *, approve: ApproveFn | None = None
+    ) -> AsyncIterator[Event]:
+        """Continue the run on ``thread_id``, yielding events (see :meth:`aresume`)."""
+        async for event in self._events(None, thread_id, approve, stream_tokens=True, approval=approval):
+            yield event
+
+    def resume_stream(
+        self, thread_id: str, approval: Approval | None = None, *, approve: ApproveFn | None = None
+    ) -> Iterator[Event]:
+        """Synchronous :meth:`aresume_stream`."""
+        return iterate_sync(lambda: self.aresume_stream(thread_id, approval, approve=approve))
+
+    async def aresume(
+        self, thread_id: str, approval: Approval | None = None, *, approve: ApproveFn | None = None
+    ) -> RunResult:
+        """Continue the run on ``thread_id``: after a kill, or with the ``approval`` it waits for.
+
+        Finished subtasks are not run again. A run that already ended returns its result unchanged.
+        Raises :class:`~tessera.errors.UserError` for an unknown thread or an edited plan that cannot run.
+        """
+        return await _last_result(
+            self._events(None, thread_id, approve, stream_tokens=False, approval=approval)
+        )
+
+    def resume(
+        self, thread_id: str, approval: Approval | None = None, *, approve: ApproveFn | None = None
+    ) -> RunResult:
+        """Synchronous :meth:`aresume`."""
+        return run_sync(self.aresume(thread_id, approval, approve=approve))
+
+    async def aget_run(self, thread_id: str) -> RunResult | None:
+        """What the checkpoint of ``thread_id`` holds now (None for an unknown thread)."""
+        async with self._checkpointed(thread_id) as graph:
+            config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+            return await _snapshot_result(graph, config, thread_id)
+
+    def get_run(self, thread_id: str) -> RunResult | None:
+        """Synchronous :meth:`aget_run`."""
+        return run_sync(self.aget_run(thread_id))
+
+    def close(self) -> None:
+        """Unload the team's models."""
+        self.pool.close()
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _checkpointed(self, thread_id: str | None) -> AsyncIterator[CompiledStateGraph]:
+        """The graph compiled with the right checkpointer for ``thread_id``.
+
+        SQLite for named threads; an in-memory saver for unnamed runs that may pause for approval (so they
+        can be resumed from this process); none for other unnamed runs, which is the fastest.
+        """
+        if thread_id is None:
+            yield self.graph
+        elif thread_id in self._memory_threads:
+            if self._memory is None:
+                from langgraph.checkpoint.memory import InMemorySaver
+
+                self._memory = InMemorySaver(serde=checkpoint_serde())
+            yield graph_builder(self.config, self.pool).compile(checkpointer=self._memory)
+        else:
+            async with sqlite_checkpointer(self.checkpoint_path) as saver:
+                yield graph_builder(self.config, self.pool).compile(checkpointer=saver)
+
+    async def _events(
+        self,
+        start: TeamState | None,
+        thread_id: str | None,
+        approve: ApproveFn | None,
+        *,
+        stream_tokens: bool,
+        approval: Approval | None = None,
+    ) -> AsyncIterator[Event]:
+        ctx = RunContext(self.config.runtime.max_concurrency, stream_tokens=stream_tokens)
+        named = thread_id is not None
         thread = thread_id or uuid.uuid4().hex[:12]
+        if not named and self.config.planner.approve:
+            self._memory_threads.add(thread)
         config: dict[str, Any] = {
             "configurable": {"thread_id": thread, "tessera_run": ctx},
             # every subtask of a plan is in flight at once (most just wait); the real limit is ctx.slots
@@ -56,28 +186,134 @@ class Team:
             "recursion_limit": 25 + 4 * self.config.planner.max_replans,
         }
         started = time.monotonic()
-        state = await self.graph.ainvoke(
-            {"task": task, "replans": 0, "notes": []},
-            config,  # type: ignore[call-overload]
-        )
-        total = time.monotonic() - started
-        return _result(state, thread, total, ctx, started)
+        async with self._checkpointed(thread if named or thread in self._memory_threads else None) as graph:
+            payload: Any = start
+            if start is None:
+                payload = await self._resume_payload(graph, config, thread, ctx, approval, approve)
+                if isinstance(payload, RunResult):
+                    yield Done(result=payload)
+                    return
+            while True:
+                state: dict[str, Any] = {}
+                async for mode, chunk in graph.astream(payload, config, stream_mode=_MODES):  # type: ignore[call-overload]
+                    if mode == "values":
+                        state = chunk
+                    else:
+                        yield chunk
+                pending = state.get("__interrupt__")
+                if not pending or approve is None:
+                    break
+                decision = await _ask(approve, pending[0].value["plan"])
+                payload = Command(resume=self._checked(decision).model_dump(mode="json"))
+            total = time.monotonic() - started
+            yield Done(result=_result(state, thread, total, ctx, started))
 
-    def run(self, task: str, thread_id: str | None = None) -> RunResult:
-        """Synchronous :meth:`arun`."""
-        return run_sync(self.arun(task, thread_id))
+    async def _resume_payload(
+        self,
+        graph: CompiledStateGraph,
+        config: dict[str, Any],
+        thread: str,
+        ctx: RunContext,
+        approval: Approval | None,
+        approve: ApproveFn | None,
+    ) -> Command[Any] | RunResult | None:
+        """What continues the run on ``thread``; a RunResult when there is nothing to continue."""
+        snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
+        if not snapshot.values:
+            where = "this process" if thread in self._memory_threads else str(self.checkpoint_path)
+            raise UserError(f"no run with thread id {thread!r} in {where}")
+        if snapshot.interrupts:
+            if approval is None and approve is not None:
+                approval = await _ask(approve, snapshot.interrupts[0].value["plan"])
+            if approval is None:
+                result = await _snapshot_result(graph, config, thread)
+                assert result is not None
+                return result
+            return Command(resume=self._checked(approval).model_dump(mode="json"))
+        if not snapshot.next:
+            result = await _snapshot_result(graph, config, thread)
+            assert result is not None
+            return result
+        for task in snapshot.tasks:  # subtasks that finished before the kill wake their dependents
+            if isinstance(task.result, dict):
+                for result in (task.result.get("results") or {}).values():
+                    ctx.publish(result)
+        return None
 
-    def close(self) -> None:
-        """Unload the team's models."""
-        self.pool.close()
+    def _checked(self, approval: Approval) -> Approval:
+        if not isinstance(approval, Approval):
+            raise UserError(f"approve must return an Approval, not {type(approval).__name__}")
+        if approval.action == "edit":
+            if approval.plan is None:
+                raise UserError("Approval.edit needs a plan")
+            problems = validate_plan(approval.plan, self.config.specialists, self.config.planner.max_subtasks)
+            if problems:
+                raise UserError("edited plan cannot run: " + "; ".join(problems))
+        return approval
 
 
-def _result(state: dict[str, Any], thread: str, total: float, ctx: RunContext, started: float) -> RunResult:
+async def _ask(approve: ApproveFn, plan: dict[str, Any]) -> Approval:
+    decision = approve(Plan.model_validate(plan))
+    if inspect.isawaitable(decision):
+        decision = await decision
+    return decision
+
+
+async def _last_result(events: AsyncIterator[Event]) -> RunResult:
+    result: RunResult | None = None
+    async for event in events:
+        if isinstance(event, Done):
+            result = event.result
+    assert result is not None, "every run ends with a Done event"
+    return result
+
+
+async def _snapshot_result(
+    graph: CompiledStateGraph, config: dict[str, Any], thread: str
+) -> RunResult | None:
+    snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
+    if not snapshot.values:
+        return None
+    state = dict(snapshot.values)
+    results: dict[str, SubtaskResult] = dict(state.get("results") or {})
+    for task in snapshot.tasks:
+        if isinstance(task.result, dict):
+            results.update(task.result.get("results") or {})
+    state["results"] = results
+    windows = [(r.started, r.ended) for r in results.values() if r.started and r.ended]
+    total = state.get("planning_s", 0.0) + (
+        max(e for _, e in windows) - min(s for s, _ in windows) if windows else 0.0
+    )
+    status: RunStatus | None = None
+    if snapshot.interrupts:
+        status = "awaiting_approval"
+    elif snapshot.next:
+        status = "interrupted"
+    return _result(state, thread, total, None, 0.0, status=status, busy=total)
+
+
+def _result(
+    state: dict[str, Any],
+    thread: str,
+    total: float,
+    ctx: RunContext | None,
+    started: float,
+    *,
+    status: RunStatus | None = None,
+    busy: float | None = None,
+) -> RunResult:
     plan = state.get("plan")
     results = state.get("results") or {}
     ordered = [results[s.id] for s in plan.subtasks if s.id in results] if plan else list(results.values())
-    busy = _union_length(ctx.spans, started, started + total)
-    failed = not state.get("answer") and any(r.status != "done" for r in ordered)
+    if busy is None:
+        busy = _union_length(ctx.spans if ctx else [], started, started + total)
+    if status is None:
+        if state.get("__interrupt__"):
+            status = "awaiting_approval"
+        elif state.get("rejected") is not None:
+            status = "rejected"
+        else:
+            status = "done" if state.get("answer") else "failed"
     return RunResult(
         answer=state.get("answer", ""),
         plan=plan,
@@ -87,7 +323,7 @@ def _result(state: dict[str, Any], thread: str, total: float, ctx: RunContext, s
             total_s=total, planning_s=state.get("planning_s", 0.0), overhead_s=max(0.0, total - busy)
         ),
         thread_id=thread,
-        status="failed" if failed else "done",
+        status=status,
         notes=state.get("notes", []),
     )
 

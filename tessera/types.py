@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Plan", "RunResult", "Subtask", "SubtaskResult", "Timings", "references"]
+__all__ = ["Approval", "Plan", "RunResult", "RunStatus", "Subtask", "SubtaskResult", "Timings", "references"]
 
 _REF = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
@@ -67,6 +67,33 @@ class Timings(BaseModel):
     overhead_s: float
 
 
+class Approval(BaseModel):
+    """The user's verdict on a proposed plan (``planner.approve: true``)."""
+
+    action: Literal["accept", "edit", "reject"]
+    plan: Plan | None = None
+    """The edited plan (``edit`` only)."""
+    reason: str = ""
+
+    @classmethod
+    def accept(cls) -> Approval:
+        return cls(action="accept")
+
+    @classmethod
+    def edit(cls, plan: Plan | dict[str, Any]) -> Approval:
+        return cls(action="edit", plan=Plan.model_validate(plan))
+
+    @classmethod
+    def reject(cls, reason: str = "") -> Approval:
+        return cls(action="reject", reason=reason)
+
+
+RunStatus = Literal["done", "failed", "awaiting_approval", "rejected", "interrupted"]
+"""``done`` and ``failed`` are final; ``awaiting_approval`` waits for :meth:`Team.resume` with an
+:class:`Approval`; ``rejected`` means the user rejected the plan; ``interrupted`` is a run that stopped
+part way (a killed process) and can be resumed."""
+
+
 class RunResult(BaseModel):
     """The outcome of one task: the JSON that ``tessera run --json`` prints."""
 
@@ -76,7 +103,7 @@ class RunResult(BaseModel):
     replans: int = 0
     timings: Timings
     thread_id: str | None = None
-    status: Literal["done", "failed"] = "done"
+    status: RunStatus = "done"
     notes: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -37,3 +38,20 @@ def echo(messages: list[dict[str, Any]], **_: Any) -> str:
     if "HANG" in text:
         time.sleep(3)
     return "did: " + text
+
+
+def counting(messages: list[dict[str, Any]], **_: Any) -> str:
+    """Logs each instruction to $TESSERA_TEST_CALLS; 'SLOW' ones sleep while $TESSERA_TEST_SLOW is set."""
+    text = messages[-1]["content"]
+    with open(os.environ["TESSERA_TEST_CALLS"], "a", encoding="utf-8") as log:
+        log.write(text + "\n")
+    if "SLOW" in text and os.environ.get("TESSERA_TEST_SLOW"):
+        time.sleep(120)
+    return "did: " + text
+
+
+def env_planner(messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, **kw: Any) -> str:
+    """Plans with the JSON in $TESSERA_TEST_PLAN (for tests that run the CLI in a subprocess)."""
+    if schema is not None and "subtasks" in schema.get("properties", {}):
+        return os.environ["TESSERA_TEST_PLAN"]
+    return planner(messages, schema=schema, **kw)

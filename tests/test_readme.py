@@ -22,6 +22,7 @@ README = (REPO / "README.md").read_text()
         config.OpenAIModelConfig,
         config.FunctionModelConfig,
         config.PlannerConfig,
+        config.AnswerConfig,
         config.SpecialistConfig,
         config.RoutingConfig,
         config.MemoryConfig,

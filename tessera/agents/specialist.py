@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from tessera.config import SpecialistConfig
 
-__all__ = ["SpecialistRun", "run_specialist"]
+__all__ = ["SpecialistRun", "run_specialist", "stream_reply"]
 
 MAX_TOOL_STEPS = 8
 
@@ -42,8 +43,13 @@ async def run_specialist(
     instruction: str,
     *,
     tools: list[BaseTool] | None = None,
+    on_token: Callable[[str], None] | None = None,
 ) -> SpecialistRun:
-    """Run ``instruction`` on ``model`` with the specialist's prompt, tools and limits."""
+    """Run ``instruction`` on ``model`` with the specialist's prompt, tools and limits.
+
+    With ``on_token`` the model is streamed and each piece of text is passed on as it arrives (a failed
+    attempt's pieces are followed by the next attempt's).
+    """
     run = SpecialistRun()
     messages: list[BaseMessage] = [HumanMessage(content=instruction)]
     if spec.system_prompt:
@@ -52,7 +58,9 @@ async def run_specialist(
     for attempt in range(1, spec.max_attempts + 1):
         run.attempts = attempt
         try:
-            text = await asyncio.wait_for(_converse(bound, list(messages), tools or [], run), spec.timeout_s)
+            text = await asyncio.wait_for(
+                _converse(bound, list(messages), tools or [], run, on_token), spec.timeout_s
+            )
         except TimeoutError:
             run.error = f"timed out after {spec.timeout_s:g}s"
             continue
@@ -68,13 +76,19 @@ async def run_specialist(
 
 
 async def _converse(
-    model: Any, messages: list[BaseMessage], tools: list[BaseTool], run: SpecialistRun
+    model: Any,
+    messages: list[BaseMessage],
+    tools: list[BaseTool],
+    run: SpecialistRun,
+    on_token: Callable[[str], None] | None,
 ) -> str:
     by_name = {t.name: t for t in tools}
     for _ in range(MAX_TOOL_STEPS):
         started = time.monotonic()
         try:
-            reply: AIMessage = await model.ainvoke(messages)
+            reply: AIMessage = await (
+                model.ainvoke(messages) if on_token is None else stream_reply(model, messages, on_token)
+            )
         finally:
             run.spans.append((started, time.monotonic()))
         usage = reply.usage_metadata
@@ -95,3 +109,20 @@ async def _converse(
             run.spans.append((started, time.monotonic()))
             messages.append(ToolMessage(content=str(result), tool_call_id=call["id"] or call["name"]))
     raise RuntimeError(f"no answer after {MAX_TOOL_STEPS} tool steps")
+
+
+async def stream_reply(model: Any, messages: list[BaseMessage], on_token: Callable[[str], None]) -> AIMessage:
+    """Stream ``model``'s reply, passing text pieces to ``on_token``; return the whole message."""
+    whole: Any = None
+    async for chunk in model.astream(messages):
+        if isinstance(chunk.content, str) and chunk.content:
+            on_token(chunk.content)
+        whole = chunk if whole is None else whole + chunk
+    if whole is None:
+        return AIMessage(content="")
+    return AIMessage(
+        content=whole.content,
+        tool_calls=whole.tool_calls,
+        usage_metadata=whole.usage_metadata,
+        response_metadata=whole.response_metadata,
+    )

@@ -1,9 +1,12 @@
-"""The nodes of the orchestration graph: plan, run_subtask, join, answer, and the routing between them.
+"""The nodes of the orchestration graph: plan, approve, run_subtask, join, answer, and the routing between.
 
 Every subtask of a plan is sent (LangGraph ``Send``) at once; each one waits for its own dependencies
 through the run's :class:`RunContext`, then for a slot of ``runtime.max_concurrency``. So a subtask starts
 the moment its last dependency ends, not when its whole "level" does, and each finished subtask is written
 to the checkpoint as it completes.
+
+Nodes emit :mod:`tessera.events` on LangGraph's custom stream (``stream_mode="custom"``), so a graph that
+embeds this one as a subgraph sees them too.
 """
 
 from __future__ import annotations
@@ -15,19 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Send
+from langgraph.config import get_stream_writer
+from langgraph.types import Send, interrupt
 from pydantic import BaseModel, Field
 
-from tessera.agents.planner import make_plan
-from tessera.agents.specialist import run_specialist
+from tessera.agents.planner import make_plan, validate_plan
+from tessera.agents.specialist import run_specialist, stream_reply
+from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs.state import TeamState
-from tessera.types import Subtask, SubtaskResult, fill_references
+from tessera.types import Approval, Subtask, SubtaskResult, fill_references
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
     from tessera.models.pool import ModelPool
 
-__all__ = ["JoinDecision", "RunContext", "TeamNodes"]
+__all__ = ["ANSWER_PROMPT", "JoinDecision", "RunContext", "TeamNodes", "run_context"]
 
 ANSWER_PROMPT = (
     "You write the final answer to the user's task from the results of the subtasks below. "
@@ -44,19 +49,27 @@ class JoinDecision(BaseModel):
 
 @dataclass
 class RunContext:
-    """Per-run coordination that is not state: dependency signals, the concurrency limit, call spans."""
+    """Per-run coordination that is not state: dependency signals, the concurrency limit, call spans.
+
+    Args:
+        max_concurrency: subtasks running at once (the rest wait for a slot).
+        stream_tokens: stream model output as ``token`` / ``answer_token`` events.
+    """
 
     max_concurrency: int
+    stream_tokens: bool = False
     spans: list[tuple[float, float]] = field(default_factory=list)
     _finished: dict[str, asyncio.Future[SubtaskResult]] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
     def finished(self, subtask_id: str) -> asyncio.Future[SubtaskResult]:
+        """Resolves with the subtask's result when it ends (in this run or a resumed one)."""
         if subtask_id not in self._finished:
             self._finished[subtask_id] = asyncio.get_running_loop().create_future()
         return self._finished[subtask_id]
 
     def publish(self, result: SubtaskResult) -> None:
+        """Tell the subtasks waiting on ``result.id`` that it ended."""
         future = self.finished(result.id)
         if not future.done():
             future.set_result(result)
@@ -79,7 +92,12 @@ def run_context(config: RunnableConfig | None, team: TeamConfig) -> RunContext:
 
 
 class TeamNodes:
-    """The graph's nodes, bound to one team's config and model pool. Usable to build custom graphs."""
+    """The graph's nodes, bound to one team's config and model pool. Usable to build custom graphs.
+
+    ``plan`` and ``approve`` produce the plan, ``dispatch`` (a conditional edge) sends every subtask to
+    ``run_subtask``, ``join`` decides done or replan (``after_join`` routes), and ``answer`` writes the
+    final answer.
+    """
 
     def __init__(self, config: TeamConfig, pool: ModelPool) -> None:
         self.config = config
@@ -106,14 +124,40 @@ class TeamNodes:
         notes = [f"plan rejected: {p}" for p in outcome.problems]
         if outcome.fallback:
             notes.append("planner failed twice; fell back to a single subtask")
+        get_stream_writer()(
+            PlanReady(plan=outcome.plan, replans=state.get("replans", 0), fallback=outcome.fallback)
+        )
         return {
             "plan": outcome.plan,
             "notes": notes,
             "planning_s": state.get("planning_s", 0.0) + ended - started,
         }
 
-    def route_subtasks(self, state: TeamState) -> list[Send] | str:
+    def approve(self, state: TeamState) -> dict[str, Any]:
+        """Pause (LangGraph ``interrupt``) until the user accepts, edits or rejects the plan."""
+        plan = state.get("plan")
+        assert plan is not None, "approve runs after plan"
+        reply = interrupt({"task": state["task"], "plan": plan.model_dump(mode="json")})
+        approval = Approval.model_validate(reply)
+        if approval.action == "accept":
+            return {}
+        if approval.action == "reject":
+            reason = approval.reason or "no reason given"
+            return {"rejected": reason, "notes": [f"plan rejected by the user: {reason}"]}
+        edited = approval.plan
+        problems = (
+            validate_plan(edited, self.config.specialists, self.config.planner.max_subtasks)
+            if edited
+            else ["no plan"]
+        )
+        if problems:
+            return {"rejected": "invalid edit", "notes": [f"edited plan rejected: {p}" for p in problems]}
+        return {"plan": edited, "notes": ["plan edited by the user"]}
+
+    def dispatch(self, state: TeamState) -> list[Send] | str:
         """Send every subtask that has no successful result yet; go to join when there are none."""
+        if state.get("rejected") is not None:
+            return "__end__"
         plan = state.get("plan")
         results = state.get("results") or {}
         if plan is None:
@@ -129,8 +173,9 @@ class TeamNodes:
         ctx = run_context(config, self.config)
         subtask: Subtask = payload["subtask"]
         known: dict[str, SubtaskResult] = payload.get("known", {})
+        emit = get_stream_writer()
         try:
-            result = await self._run(subtask, known, ctx)
+            result = await self._run(subtask, known, ctx, emit)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a subtask's failure must never hang its dependents
@@ -138,9 +183,12 @@ class TeamNodes:
                 id=subtask.id, specialist=subtask.specialist, status="failed", error=str(exc)
             )
         ctx.publish(result)
+        emit(SubtaskFinished(result=result))
         return {"results": {subtask.id: result}}
 
-    async def _run(self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext) -> SubtaskResult:
+    async def _run(
+        self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext, emit: Any
+    ) -> SubtaskResult:
         outputs: dict[str, str] = {}
         for dep in subtask.depends_on:
             upstream = known.get(dep) or await ctx.finished(dep)
@@ -156,10 +204,19 @@ class TeamNodes:
         async with ctx.slots:
             started = time.time()
             model_name = spec.model
+            emit(
+                SubtaskStarted(
+                    id=subtask.id, specialist=subtask.specialist, model=model_name, started=started
+                )
+            )
             if model_name is None:
                 raise NotImplementedError(f"tool agents ({spec.tool!r}) arrive with the specialists issue")
+            on_token = (lambda text: emit(Token(id=subtask.id, text=text))) if ctx.stream_tokens else None
             run = await run_specialist(
-                spec, self.pool.get(model_name), fill_references(subtask.instruction, outputs)
+                spec,
+                self.pool.get(model_name),
+                fill_references(subtask.instruction, outputs),
+                on_token=on_token,
             )
             ended = time.time()
         ctx.spans.extend(run.spans)
@@ -202,9 +259,12 @@ class TeamNodes:
             ctx.spans.append((started, time.monotonic()))
         if decision.done:
             return {"replan_reason": None}
-        return {"replans": replans + 1, "replan_reason": decision.reason or "subtasks failed"}
+        reason = decision.reason or "subtasks failed"
+        get_stream_writer()(Replan(reason=reason, replans=replans + 1))
+        return {"replans": replans + 1, "replan_reason": reason}
 
-    def route_join(self, state: TeamState) -> str:
+    def after_join(self, state: TeamState) -> str:
+        """Back to ``plan`` when the join step asked for a replan, else on to ``answer``."""
         return "plan" if state.get("replan_reason") else "answer"
 
     async def answer(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
@@ -213,19 +273,30 @@ class TeamNodes:
         results = state.get("results") or {}
         ordered = [results[s.id] for s in plan.subtasks if s.id in results] if plan else []
         done = [r for r in ordered if r.status == "done"]
-        if len(ordered) == 1 and done:
-            return {"answer": done[0].output}
+        emit = get_stream_writer()
         if not done:
             return {"answer": ""}
+        if len(ordered) == 1:
+            emit(AnswerToken(text=done[0].output))
+            return {"answer": done[0].output}
         ctx = run_context(config, self.config)
+        settings = self.config.answer
+        model = self.pool.get(settings.model or self.config.planner.model)
+        messages = [
+            SystemMessage(content=settings.system_prompt or ANSWER_PROMPT),
+            HumanMessage(content=f"Task: {state['task']}\n\n{_previous_results(state)}"),
+        ]
         started = time.monotonic()
-        reply = await self.pool.get(self.config.planner.model).ainvoke(
-            [
-                SystemMessage(content=ANSWER_PROMPT),
-                HumanMessage(content=f"Task: {state['task']}\n\n{_previous_results(state)}"),
-            ]
-        )
-        ctx.spans.append((started, time.monotonic()))
+        try:
+            if ctx.stream_tokens:
+                reply = await stream_reply(model, messages, lambda text: emit(AnswerToken(text=text)))
+            else:
+                reply = await model.ainvoke(messages)
+                emit(AnswerToken(text=str(reply.content)))
+        except Exception as exc:  # noqa: BLE001 - the results stay in the RunResult; the run fails cleanly
+            return {"answer": "", "notes": [f"answer failed: {type(exc).__name__}: {exc}"]}
+        finally:
+            ctx.spans.append((started, time.monotonic()))
         return {"answer": str(reply.content)}
 
 

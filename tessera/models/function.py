@@ -14,11 +14,14 @@ Async callables and generators (streaming) work too.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import importlib
 import inspect
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -38,6 +41,15 @@ if TYPE_CHECKING:
 __all__ = ["FunctionModel", "ScriptedModel", "import_callable"]
 
 Reply = str | dict[str, Any] | BaseModel | AIMessage
+
+_EXECUTOR = ThreadPoolExecutor(max_workers=64, thread_name_prefix="tessera-fn")
+"""Sync callables run here, not on asyncio's default pool (cpu_count + 4 threads: 6 on a 2-core box), so
+that many slow function models (remote calls, sleeps) run side by side."""
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, call)
 
 
 class FunctionModel(TesseraChatModel):
@@ -91,7 +103,7 @@ class FunctionModel(TesseraChatModel):
         if inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn):
             result = await _collect_async(self._invoke_fn(messages, _kw(stop, kwargs)))
         else:
-            result = await asyncio.to_thread(self._invoke_fn, messages, _kw(stop, kwargs))
+            result = await _in_thread(self._invoke_fn, messages, _kw(stop, kwargs))
             if inspect.isawaitable(result) or inspect.isasyncgen(result):
                 result = await _collect_async(result)
         return _result(_to_message(result))
@@ -133,7 +145,7 @@ class FunctionModel(TesseraChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         if not inspect.isasyncgenfunction(self.fn):
-            for chunk in await asyncio.to_thread(lambda: list(self._stream(messages, stop, **kwargs))):
+            for chunk in await _in_thread(lambda: list(self._stream(messages, stop, **kwargs))):
                 if run_manager:
                     await run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
                 yield chunk
@@ -155,7 +167,7 @@ class FunctionModel(TesseraChatModel):
     ) -> AIMessage:
         if inspect.iscoroutinefunction(self.fn):
             return _to_message(await self._invoke_fn(messages, {**kwargs, "schema": schema}))
-        return await super()._astructured(messages, schema, **kwargs)
+        return await _in_thread(self._structured, messages, schema, **kwargs)  # type: ignore[no-any-return]
 
 
 class ScriptedModel(FunctionModel):

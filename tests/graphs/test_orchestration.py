@@ -8,40 +8,12 @@ from typing import Any
 
 import pytest
 
-from tessera import Team, TeamConfig
 from tessera.agents.planner import validate_plan
 from tessera.types import Plan
 
 from .. import fakes
 from ..conftest import run_cli, write_team
-
-
-def team(models: dict[str, str] | None = None, **specialists: Any) -> Team:
-    models = models or {"worker": "echo"}
-    config = TeamConfig.from_dict(
-        {
-            "name": "t",
-            "models": {
-                "planner": {"backend": "function", "callable": "tests.fakes:planner"},
-                **{n: {"backend": "function", "callable": f"tests.fakes:{fn}"} for n, fn in models.items()},
-            },
-            "planner": {"model": "planner", "max_subtasks": 8, "max_replans": 1},
-            "specialists": specialists or {"general": {"description": "does anything", "model": "worker"}},
-            "runtime": {"max_concurrency": 8},
-        }
-    )
-    return Team(config)
-
-
-def sub(
-    i: str, instruction: str = "work", deps: list[str] | None = None, who: str = "general"
-) -> dict[str, Any]:
-    return {"id": i, "specialist": who, "instruction": instruction, "depends_on": deps or []}
-
-
-def plan_for(task: str, *subtasks: dict[str, Any]) -> str:
-    fakes.PLANS[task] = {"subtasks": list(subtasks)}
-    return task
+from .conftest import plan_for, sub, team
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,56 @@
+"""Helpers for driving the real graph with function models (``tests.fakes``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tessera import Team, TeamConfig
+
+from .. import fakes
+
+
+def team(
+    models: dict[str, str] | None = None,
+    *,
+    state_dir: Path | None = None,
+    extra: dict[str, Any] | None = None,
+    **specialists: Any,
+) -> Team:
+    """A team whose planner is ``tests.fakes:planner`` and whose models are ``tests.fakes`` functions."""
+    models = models or {"worker": "echo"}
+    data: dict[str, Any] = {
+        "name": "t",
+        "models": {
+            "planner": {"backend": "function", "callable": "tests.fakes:planner"},
+            **{n: {"backend": "function", "callable": f"tests.fakes:{fn}"} for n, fn in models.items()},
+        },
+        "planner": {"model": "planner", "max_subtasks": 8, "max_replans": 1},
+        "specialists": specialists or {"general": {"description": "does anything", "model": "worker"}},
+        "runtime": {"max_concurrency": 8},
+    }
+    if state_dir is not None:
+        data["state_dir"] = str(state_dir)
+    for section, values in (extra or {}).items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    return Team(TeamConfig.from_dict(data))
+
+
+def sub(
+    i: str, instruction: str = "work", deps: list[str] | None = None, who: str = "general"
+) -> dict[str, Any]:
+    """One subtask of a plan, as the planner returns it."""
+    return {"id": i, "specialist": who, "instruction": instruction, "depends_on": deps or []}
+
+
+def plan_for(task: str, *subtasks: dict[str, Any]) -> str:
+    """Make the fake planner answer ``task`` with this plan; return the task."""
+    fakes.PLANS[task] = {"subtasks": list(subtasks)}
+    return task
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
