@@ -55,3 +55,16 @@ def env_planner(messages: list[dict[str, Any]], schema: dict[str, Any] | None = 
     if schema is not None and "subtasks" in schema.get("properties", {}):
         return os.environ["TESSERA_TEST_PLAN"]
     return planner(messages, schema=schema, **kw)
+
+
+def streamer(messages: list[dict[str, Any]], **_: Any) -> Any:
+    """Yields its answer word by word (a streaming model)."""
+    for word in ("did: " + messages[-1]["content"]).split(" "):
+        yield word + " "
+
+
+def scribe(messages: list[dict[str, Any]], **_: Any) -> Any:
+    """An answer model that shows which system prompt it got, in pieces."""
+    yield "scribe"
+    yield f"({messages[0]['content'][:12]})"
+    yield ": " + str(messages[-1]["content"].count("\n[")) + " results"
