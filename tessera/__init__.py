@@ -25,16 +25,19 @@ if TYPE_CHECKING:
         TesseraError,
         UserError,
     )
+    from tessera.events import Event
     from tessera.models.function import FunctionModel, ScriptedModel
     from tessera.models.llama_cpp import LlamaCppChatModel
     from tessera.models.openai import OpenAIChatModel
     from tessera.models.pool import ModelPool
     from tessera.team import Team
-    from tessera.types import Plan, RunResult, Subtask, SubtaskResult
+    from tessera.types import Approval, Plan, RunResult, Subtask, SubtaskResult
 
 _EXPORTS = {
     "Team": "tessera.team",
     "RunResult": "tessera.types",
+    "Approval": "tessera.types",
+    "Event": "tessera.events",
     "Plan": "tessera.types",
     "Subtask": "tessera.types",
     "SubtaskResult": "tessera.types",
@@ -64,6 +67,8 @@ _EXPORTS = {
 
 __all__ = [
     "AgentRunError",
+    "Approval",
+    "Event",
     "Plan",
     "RunResult",
     "Subtask",

@@ -58,9 +58,8 @@ async def run_specialist(
     for attempt in range(1, spec.max_attempts + 1):
         run.attempts = attempt
         try:
-            text = await asyncio.wait_for(
-                _converse(bound, list(messages), tools or [], run, on_token), spec.timeout_s
-            )
+            async with asyncio.timeout(spec.timeout_s):  # no extra Task per attempt, unlike wait_for
+                text = await _converse(bound, list(messages), tools or [], run, on_token)
         except TimeoutError:
             run.error = f"timed out after {spec.timeout_s:g}s"
             continue

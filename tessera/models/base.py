@@ -8,6 +8,8 @@ retry on invalid output live here, once, for every backend.
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import json
 from typing import Any, TypeVar
 
@@ -33,7 +35,12 @@ def json_schema_of(schema: Schema) -> dict[str, Any]:
     """The JSON schema of a pydantic model class, or the dict itself."""
     if isinstance(schema, dict):
         return schema
-    return schema.model_json_schema()
+    return copy.deepcopy(_model_schema(schema))  # a copy: callers may adapt it
+
+
+@functools.cache
+def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
 
 
 class TesseraChatModel(BaseChatModel):
