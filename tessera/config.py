@@ -23,6 +23,10 @@ from tessera.errors import ConfigError
 
 __all__ = [
     "AnswerConfig",
+    "OcrConfig",
+    "SandboxConfig",
+    "ToolsConfig",
+    "TtsConfig",
     "FunctionModelConfig",
     "LlamaCppModelConfig",
     "MemoryConfig",
@@ -169,6 +173,40 @@ class MemoryConfig(_Section):
     collection: str = Field("knowledge", pattern=_NAME)
 
 
+class SandboxConfig(_Section):
+    """Limits for running generated code (the ``python`` tool and the coder)."""
+
+    wall_s: float = Field(10.0, gt=0, description="Wall-clock limit per run.")
+    cpu_s: int = Field(10, ge=1, description="CPU-seconds limit per run.")
+    memory_mb: int = Field(512, ge=16, description="Address-space limit per process.")
+    max_processes: int = Field(16, ge=1, description="Processes and threads the code may have.")
+    max_output_kb: int = Field(256, ge=1, description="stdout and stderr are each cut at this size.")
+
+
+class OcrConfig(_Section):
+    """The ``ocr`` tool: tesseract."""
+
+    lang: str = Field("eng", description="Tesseract languages, e.g. eng+deu (Debian: tesseract-ocr-deu).")
+    psm: int | None = Field(None, ge=0, le=13, description="Tesseract page segmentation mode.")
+
+
+class TtsConfig(_Section):
+    """The ``tts`` tool: text to a WAV file."""
+
+    engine: str = Field("espeak-ng", description="espeak-ng, or module:Class of a custom engine.")
+    voice: str = Field("en", description="Engine voice, e.g. en-us.")
+    rate: int = Field(175, ge=20, le=600, description="Words per minute.")
+    output_dir: Path | None = Field(None, description="Default: <state_dir>/outputs.")
+
+
+class ToolsConfig(_Section):
+    """Settings of the built-in tools."""
+
+    python: SandboxConfig = Field(default_factory=lambda: SandboxConfig())
+    ocr: OcrConfig = Field(default_factory=lambda: OcrConfig())
+    tts: TtsConfig = Field(default_factory=lambda: TtsConfig())
+
+
 class RuntimeConfig(_Section):
     """How the team uses this machine."""
 
@@ -188,6 +226,7 @@ class TeamConfig(_Section):
     planner: PlannerConfig
     specialists: dict[str, SpecialistConfig] = Field(min_length=1)
     answer: AnswerConfig = Field(default_factory=lambda: AnswerConfig())
+    tools: ToolsConfig = Field(default_factory=lambda: ToolsConfig())
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
     memory: MemoryConfig = Field(default_factory=lambda: MemoryConfig())
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
@@ -253,6 +292,9 @@ def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:
             model.path = (base_dir / model.path.expanduser()).resolve()
     if config.state_dir is not None and not config.state_dir.expanduser().is_absolute():
         config.state_dir = (base_dir / config.state_dir).resolve()
+    tts = config.tools.tts
+    if tts.output_dir is not None and not tts.output_dir.expanduser().is_absolute():
+        tts.output_dir = (base_dir / tts.output_dir).resolve()
     return config
 
 

@@ -59,6 +59,8 @@ class SubtaskResult(BaseModel):
     tokens: int = 0
     busy_s: float = 0.0
     """Seconds spent inside model or tool calls (the rest of the span is framework overhead)."""
+    artifacts: dict[str, Any] = Field(default_factory=dict)
+    """Kind-specific extras: the coder's ``code``, a WAV file's ``path`` and ``duration_s``, ..."""
 
 
 class Timings(BaseModel):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from tessera.agents.base import SpecialistRun
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -23,18 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["SpecialistRun", "run_specialist", "stream_reply"]
 
 MAX_TOOL_STEPS = 8
-
-
-@dataclass
-class SpecialistRun:
-    """What one subtask's specialist produced."""
-
-    output: str = ""
-    error: str | None = None
-    attempts: int = 0
-    tokens: int = 0
-    spans: list[tuple[float, float]] = field(default_factory=list)
-    """(start, end) monotonic times of each model or tool call."""
 
 
 async def run_specialist(

@@ -38,7 +38,7 @@ from tessera.models.base import TesseraChatModel, to_openai_messages
 if TYPE_CHECKING:
     from tessera.config import FunctionModelConfig
 
-__all__ = ["FunctionModel", "ScriptedModel", "import_callable"]
+__all__ = ["FunctionModel", "ScriptedModel", "import_callable", "import_object"]
 
 Reply = str | dict[str, Any] | BaseModel | AIMessage
 
@@ -203,7 +203,7 @@ class ScriptedModel(FunctionModel):
         return entry(messages, **kwargs) if callable(entry) and not isinstance(entry, BaseTool) else entry
 
 
-def import_callable(spec: str, *, where: str) -> Callable[..., Any]:
+def import_object(spec: str, *, where: str) -> Any:
     """Import ``module:attr``; raise :class:`ModelLoadError` naming ``where`` if it fails."""
     module_name, _, attr = spec.partition(":")
     try:
@@ -214,6 +214,12 @@ def import_callable(spec: str, *, where: str) -> Callable[..., Any]:
         if not hasattr(target, part):
             raise ModelLoadError(f"{where}: module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
+    return target
+
+
+def import_callable(spec: str, *, where: str) -> Callable[..., Any]:
+    """Import ``module:attr`` and check that it is callable."""
+    target = import_object(spec, where=where)
     if not callable(target):
         raise ModelLoadError(f"{where}: {spec!r} is not callable")
     return target  # type: ignore[no-any-return]
