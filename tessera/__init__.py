@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tessera._version import __version__
 
 if TYPE_CHECKING:
+    from tessera.agents.base import Specialist, SpecialistContext, SpecialistRun, specialist
     from tessera.config import TeamConfig, load_team
     from tessera.errors import (
         AgentRunError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from tessera.models.openai import OpenAIChatModel
     from tessera.models.pool import ModelPool
     from tessera.team import Team
+    from tessera.tools.base import tool
     from tessera.types import Approval, Plan, RunResult, Subtask, SubtaskResult
 
 _EXPORTS = {
@@ -38,6 +40,11 @@ _EXPORTS = {
     "RunResult": "tessera.types",
     "Approval": "tessera.types",
     "Event": "tessera.events",
+    "specialist": "tessera.agents.base",
+    "Specialist": "tessera.agents.base",
+    "SpecialistContext": "tessera.agents.base",
+    "SpecialistRun": "tessera.agents.base",
+    "tool": "tessera.tools.base",
     "Plan": "tessera.types",
     "Subtask": "tessera.types",
     "SubtaskResult": "tessera.types",
@@ -84,6 +91,9 @@ __all__ = [
     "PlanError",
     "SandboxViolation",
     "ScriptedModel",
+    "Specialist",
+    "SpecialistContext",
+    "SpecialistRun",
     "SpecialistError",
     "StructuredOutputError",
     "TeamConfig",
@@ -91,6 +101,8 @@ __all__ = [
     "UserError",
     "__version__",
     "load_team",
+    "specialist",
+    "tool",
 ]
 
 

@@ -151,8 +151,13 @@ class SpecialistConfig(_Section):
 
     @model_validator(mode="after")
     def _model_or_tool(self) -> SpecialistConfig:
-        if (self.model is None) == (self.tool is None):
-            raise ValueError("needs exactly one of 'model' or 'tool'")
+        if self.kind == "tool":
+            if self.tool is None or self.model is not None:
+                raise ValueError("kind 'tool' needs 'tool' (e.g. tool: ocr) and no 'model'")
+        elif self.tool is not None:
+            raise ValueError("'tool' is for kind: tool; list the tools a model may call under 'tools'")
+        elif self.model is None and self.kind in ("general", "coder"):
+            raise ValueError(f"kind {self.kind!r} needs a 'model'")
         return self
 
 
@@ -222,6 +227,9 @@ class TeamConfig(_Section):
     name: str = Field(pattern=_NAME)
     description: str = ""
     state_dir: Path | None = Field(None, description="Default: ~/.tessera/<name>.")
+    imports: list[str] = Field(
+        default_factory=list, description="Modules to import first, for their @tool and @specialist."
+    )
     models: dict[str, ModelConfig] = Field(min_length=1)
     planner: PlannerConfig
     specialists: dict[str, SpecialistConfig] = Field(min_length=1)

@@ -26,7 +26,7 @@ from tessera.config import TeamConfig, load_team
 from tessera.errors import UserError
 from tessera.events import Done, Event
 from tessera.graphs.build import build_graph, checkpoint_serde, graph_builder, sqlite_checkpointer
-from tessera.graphs.nodes import RunContext
+from tessera.graphs.nodes import RunContext, default_output_dir
 from tessera.graphs.state import TeamState, fresh_state
 from tessera.models.pool import ModelPool
 from tessera.types import Approval, Plan, RunResult, RunStatus, SubtaskResult, Timings
@@ -174,9 +174,13 @@ class Team:
         stream_tokens: bool,
         approval: Approval | None = None,
     ) -> AsyncIterator[Event]:
-        ctx = RunContext(self.config.runtime.max_concurrency, stream_tokens=stream_tokens)
         named = thread_id is not None
         thread = thread_id or uuid.uuid4().hex[:12]
+        ctx = RunContext(
+            self.config.runtime.max_concurrency,
+            stream_tokens=stream_tokens,
+            output_dir=default_output_dir(self.config) / thread,
+        )
         if not named and self.config.planner.approve:
             self._memory_threads.add(thread)
         config: dict[str, Any] = {

@@ -66,7 +66,10 @@ specialists:
     assert any(
         "models.c.backend: unknown backend 'nope' (known: function, llama_cpp, openai" in p for p in problems
     )
-    assert f"{path}: specialists.s: needs exactly one of 'model' or 'tool'" in problems
+    assert (
+        f"{path}: specialists.s: 'tool' is for kind: tool; list the tools a model may call under 'tools'"
+        in problems
+    )
     assert len(problems) == 4
 
 

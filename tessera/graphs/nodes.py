@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -22,10 +23,13 @@ from langgraph.config import get_stream_writer
 from langgraph.types import Send, interrupt
 from pydantic import BaseModel, Field
 
+from tessera.agents.base import SpecialistContext
+from tessera.agents.kinds import check_specialists, execute, specialist_class
 from tessera.agents.planner import make_plan, validate_plan
-from tessera.agents.specialist import run_specialist, stream_reply
+from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs.state import TeamState
+from tessera.tools.base import ToolEnv, resolve_tool
 from tessera.types import Approval, Subtask, SubtaskResult, fill_references
 
 if TYPE_CHECKING:
@@ -54,10 +58,13 @@ class RunContext:
     Args:
         max_concurrency: subtasks running at once (the rest wait for a slot).
         stream_tokens: stream model output as ``token`` / ``answer_token`` events.
+        output_dir: where this run's tools write files.
     """
 
     max_concurrency: int
     stream_tokens: bool = False
+    output_dir: Path | None = None
+    """Where this run's tools write files (default: ``<state_dir>/outputs``)."""
     spans: list[tuple[float, float]] = field(default_factory=list)
     _finished: dict[str, asyncio.Future[SubtaskResult]] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
@@ -102,6 +109,7 @@ class TeamNodes:
     def __init__(self, config: TeamConfig, pool: ModelPool) -> None:
         self.config = config
         self.pool = pool
+        check_specialists(config)
 
     async def plan(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
         """Ask the planner for a DAG (with one repair, then a fallback)."""
@@ -209,15 +217,10 @@ class TeamNodes:
                     id=subtask.id, specialist=subtask.specialist, model=model_name, started=started
                 )
             )
-            if model_name is None:
-                raise NotImplementedError(f"tool agents ({spec.tool!r}) arrive with the specialists issue")
             on_token = (lambda text: emit(Token(id=subtask.id, text=text))) if ctx.stream_tokens else None
-            run = await run_specialist(
-                spec,
-                self.pool.get(model_name),
-                fill_references(subtask.instruction, outputs),
-                on_token=on_token,
-            )
+            specialist = self._context(subtask.specialist, ctx, on_token)
+            cls = specialist_class(spec.kind, where=f"specialists.{subtask.specialist}.kind")
+            run = await execute(cls, specialist, fill_references(subtask.instruction, outputs))
             ended = time.time()
         ctx.spans.extend(run.spans)
         return SubtaskResult(
@@ -231,7 +234,21 @@ class TeamNodes:
             ended=ended,
             error=run.error,
             tokens=run.tokens,
-            busy_s=sum(end - start for start, end in run.spans),
+            busy_s=_union_length(run.spans),
+            artifacts=run.artifacts,
+        )
+
+    def _context(self, name: str, ctx: RunContext, on_token: Any) -> SpecialistContext:
+        spec = self.config.specialists[name]
+        env = ToolEnv(self.config, ctx.output_dir or default_output_dir(self.config))
+        return SpecialistContext(
+            name=name,
+            spec=spec,
+            team=self.config,
+            model=self.pool.get(spec.model) if spec.model else None,
+            tools=[resolve_tool(t, env, where=f"specialists.{name}.tools") for t in spec.tools],
+            output_dir=env.output_dir,
+            on_token=on_token,
         )
 
     async def join(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
@@ -298,6 +315,22 @@ class TeamNodes:
         finally:
             ctx.spans.append((started, time.monotonic()))
         return {"answer": str(reply.content)}
+
+
+def default_output_dir(config: TeamConfig) -> Path:
+    """Where tools write files when the run does not say: ``tools.tts.output_dir`` or the state dir."""
+    return config.tools.tts.output_dir or config.resolved_state_dir / "outputs"
+
+
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one span."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(spans):
+        start = max(start, end)
+        if stop > start:
+            total += stop - start
+            end = stop
+    return total
 
 
 def _previous_results(state: TeamState) -> str:

@@ -1,0 +1,126 @@
+"""From ``specialists.<name>.kind`` to a running specialist, with its limits (timeout, attempts).
+
+Kinds: ``general``, ``coder``, ``tool``, ``retriever``, a name registered with ``@tessera.specialist``, or a
+``module:Class`` path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import time
+from typing import TYPE_CHECKING, Any
+
+from tessera.agents.base import REGISTRY, SpecialistContext, SpecialistRun, instantiate
+from tessera.errors import UserError
+
+if TYPE_CHECKING:
+    from tessera.config import TeamConfig
+
+__all__ = ["BUILTIN_KINDS", "check_specialists", "execute", "specialist_class"]
+
+BUILTIN_KINDS = {
+    "general": "tessera.agents.general:General",
+    "coder": "tessera.agents.coder:Coder",
+    "tool": "tessera.agents.toolagent:ToolAgent",
+    "retriever": "tessera.agents.retriever:Retriever",
+}
+
+
+def check_specialists(config: TeamConfig) -> None:
+    """Import ``imports``, then check every custom kind and named tool; raise :class:`UserError` early."""
+    from tessera.tools.base import BUILTIN_TOOLS
+    from tessera.tools.base import REGISTRY as TOOLS
+
+    for i, module in enumerate(config.imports):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - reported as the config's problem
+            raise UserError(f"imports.{i}: cannot import {module!r}: {type(exc).__name__}: {exc}") from None
+    for name, spec in config.specialists.items():
+        if spec.kind not in BUILTIN_KINDS:
+            specialist_class(spec.kind, where=f"specialists.{name}.kind")
+        for i, tool in enumerate([*spec.tools, *([spec.tool] if spec.tool else [])]):
+            if tool not in BUILTIN_TOOLS and tool not in TOOLS and ":" not in tool:
+                known = ", ".join(sorted({*BUILTIN_TOOLS, *TOOLS}))
+                where = f"specialists.{name}.tool" if tool == spec.tool else f"specialists.{name}.tools.{i}"
+                raise UserError(f"{where}: unknown tool {tool!r} (known: {known}; or module:attr)")
+
+
+def specialist_class(kind: str, *, where: str) -> type[Any]:
+    """The class behind ``kind``; a :class:`UserError` naming ``where`` when there is none."""
+    if kind in REGISTRY:
+        return REGISTRY[kind]
+    path = BUILTIN_KINDS.get(kind, kind if ":" in kind else None)
+    if path is None:
+        known = ", ".join([*BUILTIN_KINDS, *REGISTRY])
+        raise UserError(f"{where}: unknown kind {kind!r} (known: {known}; or module:Class)")
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if kind in BUILTIN_KINDS:
+            raise UserError(f"{where}: the {kind!r} specialist is not available yet ({exc})") from None
+        raise UserError(f"{where}: cannot import {module_name!r}: {exc}") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise UserError(f"{where}: module {module_name!r} has no attribute {attr!r}")
+    if not isinstance(cls, type) or not callable(getattr(cls, "run", None)):
+        raise UserError(f"{where}: {path!r} is not a class with a run(instruction) method")
+    return cls
+
+
+async def execute(cls: type[Any], ctx: SpecialistContext, instruction: str) -> SpecialistRun:
+    """Run one subtask on a specialist of class ``cls`` within its ``timeout_s`` and ``max_attempts``.
+
+    Classes with ``manages_attempts = True`` (general, coder) loop over attempts themselves and get one
+    overall deadline of ``timeout_s * max_attempts``. Others get ``max_attempts`` tries of ``timeout_s``
+    each; an exception, an ``error`` or an empty output is a failed try.
+    """
+    spec = ctx.spec
+    if getattr(cls, "manages_attempts", False):
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(spec.timeout_s * spec.max_attempts):
+                return await instantiate(cls, ctx).run(instruction)  # type: ignore[no-any-return]
+        except TimeoutError:
+            limit = spec.timeout_s * spec.max_attempts
+            return SpecialistRun(
+                error=f"timed out after {limit:g}s",
+                attempts=spec.max_attempts,
+                spans=[(started, time.monotonic())],
+            )
+    run = SpecialistRun()
+    for attempt in range(1, spec.max_attempts + 1):
+        run.attempts = attempt
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(spec.timeout_s):
+                one = await _call(cls, ctx, instruction)
+        except TimeoutError:
+            run.error = f"timed out after {spec.timeout_s:g}s"
+            continue
+        except Exception as exc:  # noqa: BLE001 - a failed try; the error is the subtask's
+            run.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, UserError) else str(exc)
+            continue
+        finally:
+            run.spans.append((started, time.monotonic()))
+        if one.error is None and one.output.strip():
+            one.attempts, one.spans = attempt, [*run.spans, *one.spans]
+            one.tokens += run.tokens
+            return one
+        run.error = one.error or "empty answer"
+        run.tokens += one.tokens
+    return run
+
+
+async def _call(cls: type[Any], ctx: SpecialistContext, instruction: str) -> SpecialistRun:
+    specialist = instantiate(cls, ctx)
+    if inspect.iscoroutinefunction(specialist.run):
+        out = await specialist.run(instruction)
+    else:
+        out = await asyncio.to_thread(specialist.run, instruction)
+        if inspect.isawaitable(out):
+            out = await out
+    return out if isinstance(out, SpecialistRun) else SpecialistRun(output=str(out))
