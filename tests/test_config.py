@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tessera.agents.kinds import check_specialists
 from tessera.config import LlamaCppModelConfig, TeamConfig, load_team
 from tessera.errors import ConfigError
 
@@ -22,6 +23,7 @@ def problems_of(path: Path) -> list[str]:
 def test_shipped_configs_validate(path: Path) -> None:
     team = load_team(path)
     assert team.planner.model in team.models
+    check_specialists(team)  # kinds and tool names resolve too
 
 
 def test_default_team_uses_small_hub_models() -> None:
