@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
 
-# Debian packages the OCR, TTS and sandbox specialists use (tesseract, espeak-ng, bubblewrap).
+# Debian packages the OCR, TTS and sandbox specialists use (tesseract, espeak-ng, bubblewrap); poppler-utils
+# lets OCR read scanned PDFs (pdftoppm), and the OCR tests render text in DejaVu Sans.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     missing=""
-    for pkg in tesseract-ocr espeak-ng bubblewrap; do
+    for pkg in tesseract-ocr espeak-ng bubblewrap poppler-utils fonts-dejavu-core; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
     done
     if [ -n "$missing" ]; then
