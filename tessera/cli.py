@@ -336,6 +336,77 @@ def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
         click.echo(f"{name}: {path}")
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks: score the team (or check the harness) on standard problem sets."""
+
+
+@bench.command("humaneval")
+@click.option("--canonical", is_flag=True, help="Use the reference solutions (checks the harness: all pass).")
+@click.option("--empty", is_flag=True, help="Use `pass` as every body (checks the harness: none pass).")
+@click.option(
+    "--team",
+    "-t",
+    "team_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Team YAML file: its coder specialist's model completes each problem.",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HumanEval JSONL(.gz) file.  [default: $TESSERA_HUMANEVAL or ../shared/data/HumanEval.jsonl.gz]",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Run only the first N problems.")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 32), default=3, show_default=True, help="Problems at once."
+)
+@json_option
+def bench_humaneval(
+    canonical: bool,
+    empty: bool,
+    team_file: Path | None,
+    data: Path | None,
+    limit: int | None,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    """HumanEval pass@1, judged by the coder's sandbox and test runner. Exit 0 whatever the score."""
+    from tessera.bench import humaneval as he
+
+    chosen = [
+        flag for flag, on in (("--canonical", canonical), ("--empty", empty), ("--team", team_file)) if on
+    ]
+    if len(chosen) != 1:
+        raise click.UsageError(
+            f"choose one of --canonical, --empty or --team FILE (got {', '.join(chosen) or 'none'})"
+        )
+    problems = he.load_problems(data, limit=limit)
+    if team_file is None:
+        mode = "canonical" if canonical else "empty"
+        report = he.run_humaneval(problems, he.canonical if canonical else he.empty, mode=mode, jobs=jobs)
+    else:
+        from tessera.models.pool import ModelPool
+
+        config = _load(team_file)
+        name, model_name = he.coder_of(config)
+        with ModelPool.from_team(config) as pool:
+            solve = he.model_solver(pool.get(model_name), config.specialists[name].system_prompt)
+            report = he.run_humaneval(
+                problems, solve, mode=f"team:{name}/{model_name}", limits=config.tools.python, jobs=jobs
+            )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    click.echo(
+        f"humaneval ({report.mode}): {report.passed}/{report.total} passed, pass@1 {report.pass_at_1:.3f},"
+        f" {report.seconds:.1f}s"
+    )
+    for failure in report.failures:
+        click.echo(f"  {failure.task_id}: {failure.reason}")
+
+
 def _load(team_file: Path) -> TeamConfig:
     from tessera.config import load_team
 

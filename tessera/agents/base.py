@@ -57,6 +57,9 @@ class SpecialistContext:
 class Specialist(ABC):
     """Base of the built-in specialists. Subclasses implement :meth:`run`."""
 
+    manages_attempts: bool = False
+    """True when :meth:`run` loops over ``max_attempts`` itself (it then gets one overall deadline)."""
+
     def __init__(self, ctx: SpecialistContext) -> None:
         self.ctx = ctx
 

@@ -59,3 +59,10 @@ def plan(messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, *
     if schema is not None:
         return json.dumps({"done": True, "reason": ""})
     return messages[-1]["content"]
+
+
+def coder_model(messages: list[dict[str, Any]], **_: Any) -> str:
+    """Writes a wrong ``add`` first, and a right one once it is told the tests failed."""
+    if "failed" in messages[-1]["content"]:
+        return "```python\ndef add(a, b):\n    return a + b\nprint(add(2, 3))\n```"
+    return "```python\ndef add(a, b):\n    return a - b\nprint(add(2, 3))\n```"

@@ -107,3 +107,19 @@ def test_an_unimportable_module_is_named(tmp_path: Path) -> None:
     team = Team.from_yaml(custom_team(tmp_path, imports=["tests.agents.nowhere"]))
     with pytest.raises(UserError, match=r"imports.0: cannot import 'tests.agents.nowhere'"):
         team.run("anything")
+
+
+def test_the_coder_repairs_until_its_tests_pass_inside_a_run(tmp_path: Path) -> None:
+    team_file = write_team(
+        tmp_path / "team.yaml",
+        {
+            "planner": {"backend": "function", "callable": "tests.agents.custom:plan"},
+            "coder": {"backend": "function", "callable": "tests.agents.custom:coder_model"},
+        },
+        specialists={"coder": {"description": "code", "kind": "coder", "model": "coder", "max_attempts": 2}},
+    )
+    instruction = "Write add(a, b).\nTests:\nassert add(2, 3) == 5\nassert add(-1, 1) == 0"
+    result = Team.from_yaml(team_file).run(task(("c", "coder", instruction)))
+    (only,) = result.subtasks
+    assert only.status == "done" and only.attempts == 2 and only.output == "5"
+    assert only.artifacts["tests"] == "passed" and "return a + b" in only.artifacts["code"]

@@ -1,0 +1,60 @@
+"""The ``python`` tool: run Python code in the sandbox (:mod:`tessera.tools.sandbox`) and see what it did.
+
+Limits come from ``tools.python`` (wall and CPU seconds, memory, processes, output size). A broken limit
+comes back to the model as text, like any other outcome; the tool never raises for what the code does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+from tessera.tools.base import ToolEnv
+from tessera.tools.sandbox import arun_python, run_python
+
+__all__ = ["PythonArgs", "args_from_instruction", "make_tool"]
+
+DESCRIPTION = (
+    "Run Python code in a sandbox and return its exit code, stdout and stderr. "
+    "The code runs as a fresh script (nothing is kept between calls) without network access; "
+    "print what you need to see."
+)
+
+_FENCED = re.compile(r"```[ \t]*(?:python3?|py)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+class PythonArgs(BaseModel):
+    """The ``python`` tool's argument."""
+
+    code: str = Field(description="A complete Python program; its stdout and stderr are returned.")
+
+
+def make_tool(env: ToolEnv) -> BaseTool:
+    """The ``python`` tool, with the limits of ``tools.python``."""
+    limits = env.config.tools.python
+
+    def python(code: str) -> str:
+        return run_python(code, limits).summary()
+
+    async def apython(code: str) -> str:
+        return (await arun_python(code, limits)).summary()
+
+    return StructuredTool.from_function(
+        func=python, coroutine=apython, name="python", description=DESCRIPTION, args_schema=PythonArgs
+    )
+
+
+def args_from_instruction(instruction: str) -> dict[str, Any]:
+    """The ``python`` tool's arguments: the first ```python fenced block, else the whole instruction.
+
+    Raises:
+        ValueError: the instruction (or its code block) is empty.
+    """
+    match = _FENCED.search(instruction)
+    code = match.group(1) if match else instruction
+    if not code.strip():
+        raise ValueError(f"no Python code in instruction {instruction!r}")
+    return {"code": code}
