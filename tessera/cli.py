@@ -19,11 +19,7 @@ import click
 from tessera._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from tessera.config import TeamConfig
-    from tessera.events import Event
-    from tessera.types import Approval, Plan, RunResult, SubtaskResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,17 +136,18 @@ def run(team_file: Path, thread_id: str | None, yes: bool, as_json: bool, task: 
     """
     import uuid
 
+    from tessera._cli_run import approver, finish, follow
     from tessera.team import Team
 
     team = Team(_load(team_file))
     if team.config.planner.approve and thread_id is None:
         thread_id = uuid.uuid4().hex[:12]  # so that a paused run can be resumed from another process
-    approve = _approver(yes, as_json)
+    approve = approver(yes, as_json)
     if as_json:
         result = team.run(task, thread_id=thread_id, approve=approve)
     else:
-        result = _follow(team.stream(task, thread_id=thread_id, approve=approve))
-    _finish(result, as_json, checkpointed=thread_id is not None)
+        result = follow(team.stream(task, thread_id=thread_id, approve=approve))
+    finish(result, as_json, checkpointed=thread_id is not None)
 
 
 @cli.command()
@@ -180,6 +177,7 @@ def resume(
 
     Subtasks that finished before are not run again.
     """
+    from tessera._cli_run import approver, finish, follow, read_plan
     from tessera.team import Team
     from tessera.types import Approval
 
@@ -194,113 +192,14 @@ def resume(
     elif reason is not None:
         approval = Approval.reject(reason)
     elif edited is not None:
-        approval = Approval.edit(_read_plan(edited))
+        approval = Approval.edit(read_plan(edited))
     team = Team(_load(team_file))
-    approve = _approver(yes, as_json)
+    approve = approver(yes, as_json)
     if as_json:
         result = team.resume(thread_id, approval, approve=approve)
     else:
-        result = _follow(team.resume_stream(thread_id, approval, approve=approve))
-    _finish(result, as_json)
-
-
-def _follow(events: Iterator[Event]) -> RunResult:
-    """Print the answer as it streams (stdout) and a line per finished subtask (stderr)."""
-    from tessera.events import AnswerToken, Done, PlanReady, Replan, SubtaskFinished
-
-    result = None
-    for event in events:
-        if isinstance(event, PlanReady):
-            steps = ", ".join(f"{s.id}:{s.specialist}" for s in event.plan.subtasks)
-            click.echo(f"  plan: {steps}" + (" (fallback)" if event.fallback else ""), err=True)
-        elif isinstance(event, SubtaskFinished):
-            click.echo(_subtask_line(event.result), err=True)
-        elif isinstance(event, Replan):
-            click.echo(f"  replan {event.replans}: {event.reason}", err=True)
-        elif isinstance(event, AnswerToken):
-            _echo_token(event.text)
-        elif isinstance(event, Done):
-            result = event.result
-    assert result is not None
-    if result.answer:
-        click.echo("")
-    return result
-
-
-def _subtask_line(sub: SubtaskResult) -> str:
-    took = f"{sub.ended - sub.started:.2f}s" if sub.started and sub.ended else "-"
-    extra = f"  {sub.error}" if sub.error else ""
-    return f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}"
-
-
-def _finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> None:
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
-    elif result.status == "awaiting_approval" and result.plan is not None:
-        click.echo(json.dumps(result.plan.model_dump(mode="json"), indent=2), err=True)
-        click.echo(
-            f"plan awaits approval: tessera resume {result.thread_id}"
-            " --accept | --reject REASON | --edit FILE",
-            err=True,
-        )
-    else:
-        timings = result.timings
-        click.echo(
-            f"  {result.status}: total {timings.total_s:.2f}s, overhead {timings.overhead_s:.3f}s"
-            + (f", thread {result.thread_id}" if checkpointed else ""),
-            err=True,
-        )
-    if result.status in ("failed", "rejected"):
-        sys.exit(1)
-
-
-def _approver(yes: bool, as_json: bool) -> Callable[[Plan], Approval] | None:
-    """Accept everything with --yes; ask on a terminal; otherwise None (the run pauses)."""
-    from tessera.types import Approval
-
-    if yes:
-        return lambda plan: Approval.accept()
-    if as_json or not sys.stdin.isatty():
-        return None
-    return _ask_about_plan
-
-
-def _ask_about_plan(plan: Plan) -> Approval:
-    from tessera.types import Approval
-
-    click.echo("Proposed plan:", err=True)
-    for sub in plan.subtasks:
-        after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
-        click.echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
-    choice = click.prompt(
-        "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
-    )
-    if choice == "a":
-        return Approval.accept()
-    if choice == "r":
-        return Approval.reject(click.prompt("reason", default="", err=True))
-    text = click.edit(json.dumps(plan.model_dump(mode="json"), indent=2), extension=".json")
-    if text is None:
-        return Approval.accept()
-    return Approval.edit(_parse_plan(text, "the edited plan"))
-
-
-def _read_plan(path: Path) -> Plan:
-    return _parse_plan(path.read_text(encoding="utf-8"), str(path))
-
-
-def _parse_plan(text: str, where: str) -> Plan:
-    from pydantic import ValidationError
-
-    from tessera.errors import UserError
-    from tessera.types import Plan
-
-    try:
-        return Plan.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "plan"
-        raise UserError(f"{where}: {loc}: {first['msg']}") from None
+        result = follow(team.resume_stream(thread_id, approval, approve=approve))
+    finish(result, as_json)
 
 
 @cli.group()

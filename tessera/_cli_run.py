@@ -1,0 +1,121 @@
+"""What ``tessera run`` and ``tessera resume`` print, and how they ask about a plan."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from tessera.events import Event
+    from tessera.types import Approval, Plan, RunResult, SubtaskResult
+
+__all__ = ["approver", "finish", "follow", "read_plan"]
+
+
+def _echo_token(token: str) -> None:
+    sys.stdout.write(token)
+    sys.stdout.flush()
+
+
+def follow(events: Iterator[Event]) -> RunResult:
+    """Print the answer as it streams (stdout) and a line per finished subtask (stderr)."""
+    from tessera.events import AnswerToken, Done, PlanReady, Replan, SubtaskFinished
+
+    result = None
+    for event in events:
+        if isinstance(event, PlanReady):
+            steps = ", ".join(f"{s.id}:{s.specialist}" for s in event.plan.subtasks)
+            click.echo(f"  plan: {steps}" + (" (fallback)" if event.fallback else ""), err=True)
+        elif isinstance(event, SubtaskFinished):
+            click.echo(_subtask_line(event.result), err=True)
+        elif isinstance(event, Replan):
+            click.echo(f"  replan {event.replans}: {event.reason}", err=True)
+        elif isinstance(event, AnswerToken):
+            _echo_token(event.text)
+        elif isinstance(event, Done):
+            result = event.result
+    assert result is not None
+    if result.answer:
+        click.echo("")
+    return result
+
+
+def _subtask_line(sub: SubtaskResult) -> str:
+    took = f"{sub.ended - sub.started:.2f}s" if sub.started and sub.ended else "-"
+    extra = f"  {sub.error}" if sub.error else ""
+    return f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}"
+
+
+def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> None:
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    elif result.status == "awaiting_approval" and result.plan is not None:
+        click.echo(json.dumps(result.plan.model_dump(mode="json"), indent=2), err=True)
+        click.echo(
+            f"plan awaits approval: tessera resume {result.thread_id}"
+            " --accept | --reject REASON | --edit FILE",
+            err=True,
+        )
+    else:
+        timings = result.timings
+        click.echo(
+            f"  {result.status}: total {timings.total_s:.2f}s, overhead {timings.overhead_s:.3f}s"
+            + (f", thread {result.thread_id}" if checkpointed else ""),
+            err=True,
+        )
+    if result.status in ("failed", "rejected"):
+        sys.exit(1)
+
+
+def approver(yes: bool, as_json: bool) -> Callable[[Plan], Approval] | None:
+    """Accept everything with --yes; ask on a terminal; otherwise None (the run pauses)."""
+    from tessera.types import Approval
+
+    if yes:
+        return lambda plan: Approval.accept()
+    if as_json or not sys.stdin.isatty():
+        return None
+    return _ask_about_plan
+
+
+def _ask_about_plan(plan: Plan) -> Approval:
+    from tessera.types import Approval
+
+    click.echo("Proposed plan:", err=True)
+    for sub in plan.subtasks:
+        after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
+        click.echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
+    choice = click.prompt(
+        "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
+    )
+    if choice == "a":
+        return Approval.accept()
+    if choice == "r":
+        return Approval.reject(click.prompt("reason", default="", err=True))
+    text = click.edit(json.dumps(plan.model_dump(mode="json"), indent=2), extension=".json")
+    if text is None:
+        return Approval.accept()
+    return Approval.edit(_parse_plan(text, "the edited plan"))
+
+
+def read_plan(path: Path) -> Plan:
+    return _parse_plan(path.read_text(encoding="utf-8"), str(path))
+
+
+def _parse_plan(text: str, where: str) -> Plan:
+    from pydantic import ValidationError
+
+    from tessera.errors import UserError
+    from tessera.types import Plan
+
+    try:
+        return Plan.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "plan"
+        raise UserError(f"{where}: {loc}: {first['msg']}") from None
