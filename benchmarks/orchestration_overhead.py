@@ -57,6 +57,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # measure this checkout's tessera, installed or not
     sys.path.insert(0, str(ROOT))
 
+from _stats import quantile  # noqa: E402 - beside this script
+
+from tessera.types import union_length  # noqa: E402 - after the sys.path fix above
+
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "orchestration_overhead.json"
 SUBTASKS = 32
 CHAINS = 4
@@ -115,26 +119,6 @@ def worker(messages: list[dict[str, Any]], **_: Any) -> str:
         return "ok"
     finally:
         _record(started)
-
-
-def union_length(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
-    """Seconds of [lo, hi] covered by at least one span."""
-    total, end = 0.0, lo
-    for start, stop in sorted(spans):
-        start, stop = max(start, end), min(stop, hi)
-        if stop > start:
-            total += stop - start
-            end = stop
-    return total
-
-
-def quantile(values: list[float], q: float) -> float:
-    """Linear-interpolated quantile, ``q`` in [0, 1]."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def summary_ms(samples_s: list[float]) -> dict[str, float]:

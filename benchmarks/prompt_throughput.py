@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _stats import quantile
+
 ROOT = Path(__file__).resolve().parents[1]
 TEAM_FILE = ROOT / "configs" / "stories.yaml"
 DEFAULT_MODEL = Path(
@@ -41,15 +43,6 @@ DEFAULT_MODEL = Path(
 )
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "prompt_throughput.json"
 PROMPT = "Once upon a time"
-
-
-def quantile(values: list[float], q: float) -> float:
-    """Linear-interpolated quantile, ``q`` in [0, 1]."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def summary(samples: list[float]) -> dict[str, float]:

@@ -25,13 +25,14 @@ from tessera.agents.planner import validate_plan
 from tessera.config import TeamConfig, load_team
 from tessera.errors import UserError
 from tessera.events import Done, Event
-from tessera.graphs.build import build_graph, checkpoint_serde, graph_builder, sqlite_checkpointer
+from tessera.graphs.build import checkpoint_serde, graph_builder, sqlite_checkpointer
 from tessera.graphs.nodes import RunContext, default_output_dir
 from tessera.graphs.state import TeamState, fresh_state
 from tessera.models.pool import ModelPool
-from tessera.types import Approval, Plan, RunResult, RunStatus, SubtaskResult, Timings
+from tessera.types import Approval, Plan, RunResult, RunStatus, SubtaskResult, Timings, union_length
 
 if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
     from langgraph.graph.state import CompiledStateGraph
 
 __all__ = ["ApproveFn", "Team"]
@@ -54,6 +55,7 @@ class Team:
         self.config = config
         self.pool = pool or ModelPool.from_team(config)
         self._graph: CompiledStateGraph | None = None
+        self._state_graph: StateGraph[Any] | None = None
         self._memory: Any = None  # an InMemorySaver for approval runs without a thread id
         self._memory_threads: set[str] = set()
 
@@ -66,8 +68,15 @@ class Team:
     def graph(self) -> CompiledStateGraph:
         """The compiled LangGraph (no checkpointer): embeddable in a larger graph as a subgraph."""
         if self._graph is None:
-            self._graph = build_graph(self.config, self.pool)
+            self._graph = self._builder.compile()
         return self._graph
+
+    @property
+    def _builder(self) -> StateGraph[Any]:
+        """The uncompiled graph, built once and compiled per checkpointer."""
+        if self._state_graph is None:
+            self._state_graph = graph_builder(self.config, self.pool)
+        return self._state_graph
 
     @property
     def checkpoint_path(self) -> Path:
@@ -160,10 +169,10 @@ class Team:
                 from langgraph.checkpoint.memory import InMemorySaver
 
                 self._memory = InMemorySaver(serde=checkpoint_serde())
-            yield graph_builder(self.config, self.pool).compile(checkpointer=self._memory)
+            yield self._builder.compile(checkpointer=self._memory)
         else:
             async with sqlite_checkpointer(self.checkpoint_path) as saver:
-                yield graph_builder(self.config, self.pool).compile(checkpointer=saver)
+                yield self._builder.compile(checkpointer=saver)
 
     async def _events(
         self,
@@ -310,7 +319,7 @@ def _result(
     results = state.get("results") or {}
     ordered = [results[s.id] for s in plan.subtasks if s.id in results] if plan else list(results.values())
     if busy is None:
-        busy = _union_length(ctx.spans if ctx else [], started, started + total)
+        busy = union_length(ctx.spans if ctx else [], started, started + total)
     if status is None:
         if state.get("__interrupt__"):
             status = "awaiting_approval"
@@ -330,14 +339,3 @@ def _result(
         status=status,
         notes=state.get("notes", []),
     )
-
-
-def _union_length(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
-    """Seconds of [lo, hi] covered by at least one span (parallel calls count once)."""
-    total, end = 0.0, lo
-    for start, stop in sorted(spans):
-        start, stop = max(start, end), min(stop, hi)
-        if stop > start:
-            total += stop - start
-            end = stop
-    return total

@@ -7,7 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Approval", "Plan", "RunResult", "RunStatus", "Subtask", "SubtaskResult", "Timings", "references"]
+__all__ = [
+    "Approval",
+    "Plan",
+    "RunResult",
+    "RunStatus",
+    "Subtask",
+    "SubtaskResult",
+    "Timings",
+    "references",
+    "union_length",
+]
 
 _REF = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
@@ -61,6 +71,19 @@ class SubtaskResult(BaseModel):
     """Seconds spent inside model or tool calls (the rest of the span is framework overhead)."""
     artifacts: dict[str, Any] = Field(default_factory=dict)
     """Kind-specific extras: the coder's ``code``, a WAV file's ``path`` and ``duration_s``, ..."""
+
+
+def union_length(
+    spans: list[tuple[float, float]], lo: float = float("-inf"), hi: float = float("inf")
+) -> float:
+    """Seconds of [lo, hi] covered by at least one span (parallel calls count once)."""
+    total, end = 0.0, lo
+    for start, stop in sorted(spans):
+        start, stop = max(start, end), min(stop, hi)
+        if stop > start:
+            total += stop - start
+            end = stop
+    return total
 
 
 class Timings(BaseModel):

@@ -30,7 +30,7 @@ from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs.state import TeamState
 from tessera.tools.base import ToolEnv, resolve_tool
-from tessera.types import Approval, Subtask, SubtaskResult, fill_references
+from tessera.types import Approval, Subtask, SubtaskResult, fill_references, union_length
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -234,7 +234,7 @@ class TeamNodes:
             ended=ended,
             error=run.error,
             tokens=run.tokens,
-            busy_s=_union_length(run.spans),
+            busy_s=union_length(run.spans),
             artifacts=run.artifacts,
         )
 
@@ -320,17 +320,6 @@ class TeamNodes:
 def default_output_dir(config: TeamConfig) -> Path:
     """Where tools write files when the run does not say: ``tools.tts.output_dir`` or the state dir."""
     return config.tools.tts.output_dir or config.resolved_state_dir / "outputs"
-
-
-def _union_length(spans: list[tuple[float, float]]) -> float:
-    """Seconds covered by at least one span."""
-    total, end = 0.0, float("-inf")
-    for start, stop in sorted(spans):
-        start = max(start, end)
-        if stop > start:
-            total += stop - start
-            end = stop
-    return total
 
 
 def _previous_results(state: TeamState) -> str:
