@@ -16,23 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from tessera._cli_common import json_option, load_team_file, team_option
+from tessera._cli_memory import bench_retrieval, ingest, memory, search
 from tessera._version import __version__
 
 if TYPE_CHECKING:
-    from tessera.config import TeamConfig
+    pass
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-team_option = click.option(
-    "--team",
-    "-t",
-    "team_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get("TESSERA_TEAM", "team.yaml"),
-    show_default="$TESSERA_TEAM or team.yaml",
-    help="Team YAML file.",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +91,7 @@ def prompt(
         if sys.stdin.isatty():
             raise click.UsageError("give the prompt TEXT, or pipe it on stdin")
         text = sys.stdin.read()
-    team = _load(team_file)
+    team = load_team_file(team_file)
     result = run_prompt(
         team,
         model_name,
@@ -139,7 +130,7 @@ def run(team_file: Path, thread_id: str | None, yes: bool, as_json: bool, task: 
     from tessera._cli_run import approver, finish, follow
     from tessera.team import Team
 
-    team = Team(_load(team_file))
+    team = Team(load_team_file(team_file))
     if team.config.planner.approve and thread_id is None:
         thread_id = uuid.uuid4().hex[:12]  # so that a paused run can be resumed from another process
     approve = approver(yes, as_json)
@@ -193,7 +184,7 @@ def resume(
         approval = Approval.reject(reason)
     elif edited is not None:
         approval = Approval.edit(read_plan(edited))
-    team = Team(_load(team_file))
+    team = Team(load_team_file(team_file))
     approve = approver(yes, as_json)
     if as_json:
         result = team.resume(thread_id, approval, approve=approve)
@@ -214,7 +205,7 @@ def models_list(team_file: Path, as_json: bool) -> None:
     """List the team's models."""
     from tessera.models.catalog import describe_models
 
-    rows = describe_models(_load(team_file))
+    rows = describe_models(load_team_file(team_file))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -231,7 +222,7 @@ def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
     """Download the team's hub models (all, or NAMES), with progress bars."""
     from tessera.models.catalog import pull_models
 
-    for name, path in pull_models(_load(team_file), list(names) or None):
+    for name, path in pull_models(load_team_file(team_file), list(names) or None):
         click.echo(f"{name}: {path}")
 
 
@@ -288,7 +279,7 @@ def bench_humaneval(
     else:
         from tessera.models.pool import ModelPool
 
-        config = _load(team_file)
+        config = load_team_file(team_file)
         name, model_name = he.coder_of(config)
         with ModelPool.from_team(config) as pool:
             solve = he.model_solver(pool.get(model_name), config.specialists[name].system_prompt)
@@ -306,10 +297,10 @@ def bench_humaneval(
         click.echo(f"  {failure.task_id}: {failure.reason}")
 
 
-def _load(team_file: Path) -> TeamConfig:
-    from tessera.config import load_team
-
-    return load_team(team_file)
+cli.add_command(ingest)
+cli.add_command(search)
+cli.add_command(memory)
+bench.add_command(bench_retrieval)
 
 
 def _echo_token(token: str) -> None:

@@ -170,12 +170,41 @@ class RoutingConfig(_Section):
 
 
 class MemoryConfig(_Section):
-    """Knowledge base and long-term memory on Chroma."""
+    """Knowledge base and long-term memory on Chroma, under ``<state_dir>/memory``."""
 
-    retrieval: Literal["hybrid", "dense", "lexical"] = "hybrid"
-    embedder: str | None = Field(None, description="Hub id or local path of a sentence-transformer.")
+    retrieval: Literal["hybrid", "dense", "lexical"] | None = Field(
+        None, description="Default: hybrid with an embedder, else lexical (bm25s, no model at all)."
+    )
+    embedder: str | None = Field(
+        None, description="Hub id or local path of a sentence-transformer, or a GGUF embedding model."
+    )
     chroma_url: str | None = Field(None, description="A `chroma run` server, for several writers.")
-    collection: str = Field("knowledge", pattern=_NAME)
+    collection: str = Field("knowledge", pattern=_NAME, min_length=3, max_length=60)
+    chunk_chars: int = Field(1500, ge=200, le=20000, description="Largest chunk, in characters.")
+    chunk_overlap: int = Field(200, ge=0, description="Characters a chunk repeats from the one before.")
+    ignore: list[str] = Field(default_factory=list, description="Extra globs `tessera ingest` skips.")
+    top_k: int = Field(5, ge=1, le=50, description="Chunks the retriever puts in its prompt.")
+    min_similarity: float = Field(
+        0.3, ge=-1, le=1, description="Dense hits below this cosine similarity count as not relevant."
+    )
+    long_term: bool = Field(True, description="Remember task summaries and stated facts across runs.")
+    recall_k: int = Field(3, ge=0, le=20, description="Memories recalled into the planner's context.")
+    scope: Literal["team", "user"] = Field("team", description="Whose memories: the team's, or per $USER.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MemoryConfig:
+        if self.retrieval in ("dense", "hybrid") and not self.embedder:
+            raise ValueError(f"retrieval {self.retrieval!r} needs an 'embedder' (or use 'lexical')")
+        if self.chunk_overlap >= self.chunk_chars:
+            raise ValueError("chunk_overlap must be smaller than chunk_chars")
+        return self
+
+    @property
+    def mode(self) -> Literal["hybrid", "dense", "lexical"]:
+        """The retrieval mode in effect."""
+        if self.retrieval is not None:
+            return self.retrieval
+        return "hybrid" if self.embedder else "lexical"
 
 
 class SandboxConfig(_Section):
@@ -300,6 +329,9 @@ def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:
             model.path = (base_dir / model.path.expanduser()).resolve()
     if config.state_dir is not None and not config.state_dir.expanduser().is_absolute():
         config.state_dir = (base_dir / config.state_dir).resolve()
+    embedder = config.memory.embedder
+    if embedder and embedder.startswith((".", "~")) or (embedder and (base_dir / embedder).exists()):
+        config.memory.embedder = str((base_dir / Path(embedder).expanduser()).resolve())
     tts = config.tools.tts
     if tts.output_dir is not None and not tts.output_dir.expanduser().is_absolute():
         tts.output_dir = (base_dir / tts.output_dir).resolve()

@@ -218,8 +218,12 @@ class Team:
                     break
                 decision = await _ask(approve, pending[0].value["plan"])
                 payload = Command(resume=self._checked(decision).model_dump(mode="json"))
-            total = time.monotonic() - started
-            yield Done(result=_result(state, thread, total, ctx, started))
+            result = _result(state, thread, time.monotonic() - started, ctx, started)
+            if result.status == "done" and self.config.memory.long_term:
+                note = await _remember(self.config, state.get("task", ""), result)
+                if note:
+                    result.notes.append(note)
+            yield Done(result=result)
 
     async def _resume_payload(
         self,
@@ -270,6 +274,15 @@ async def _ask(approve: ApproveFn, plan: dict[str, Any]) -> Approval:
     if inspect.isawaitable(decision):
         decision = await decision
     return decision
+
+
+async def _remember(config: TeamConfig, task: str, result: RunResult) -> str | None:
+    """Store the finished task in long-term memory (its time is not part of the run's timings)."""
+    import asyncio
+
+    from tessera.memory.recall import remember_run
+
+    return await asyncio.to_thread(remember_run, config, task, result.answer, thread=result.thread_id or "")
 
 
 async def _last_result(events: AsyncIterator[Event]) -> RunResult:

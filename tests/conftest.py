@@ -45,6 +45,7 @@ def write_team(path: Path, models: dict[str, Any], **sections: Any) -> Path:
         "models": models,
         "planner": {"model": first},
         "specialists": {"general": {"description": "does things", "model": first}},
+        "memory": {"long_term": False},  # tests/memory covers long-term memory
     }
     data.update(sections)
     path.write_text(yaml.safe_dump(data))

@@ -118,6 +118,9 @@ class TeamNodes:
         context = _previous_results(state) if state.get("replans") else None
         if state.get("replan_reason"):
             context = f"{context}\n\nReplan because: {state['replan_reason']}"
+        memories = await self._recall(state) if not state.get("replans") else []
+        if memories:
+            context = "Relevant memories from earlier tasks:\n" + "\n".join(f"- {m}" for m in memories)
         started = time.monotonic()
         outcome = await make_plan(
             self.pool.get(planner.model),
@@ -130,6 +133,8 @@ class TeamNodes:
         ended = time.monotonic()
         ctx.spans.append((started, ended))
         notes = [f"plan rejected: {p}" for p in outcome.problems]
+        if memories:
+            notes.append(f"recalled {len(memories)} memories")
         if outcome.fallback:
             notes.append("planner failed twice; fell back to a single subtask")
         get_stream_writer()(
@@ -140,6 +145,14 @@ class TeamNodes:
             "notes": notes,
             "planning_s": state.get("planning_s", 0.0) + ended - started,
         }
+
+    async def _recall(self, state: TeamState) -> list[str]:
+        if not self.config.memory.long_term or not self.config.memory.recall_k:
+            return []
+        from tessera.memory.recall import recall_context
+
+        found = await asyncio.to_thread(recall_context, self.config, state["task"])
+        return [m.text for m in found]
 
     def approve(self, state: TeamState) -> dict[str, Any]:
         """Pause (LangGraph ``interrupt``) until the user accepts, edits or rejects the plan."""

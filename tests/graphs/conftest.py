@@ -30,6 +30,7 @@ def team(
         "planner": {"model": "planner", "max_subtasks": 8, "max_replans": 1},
         "specialists": specialists or {"general": {"description": "does anything", "model": "worker"}},
         "runtime": {"max_concurrency": 8},
+        "memory": {"long_term": False},  # orchestration tests; tests/memory covers long-term memory
     }
     if state_dir is not None:
         data["state_dir"] = str(state_dir)

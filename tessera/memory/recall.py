@@ -1,0 +1,253 @@
+"""Long-term memory: what the team remembers across runs and sessions.
+
+After a task that finished, the team stores a short summary of it, plus any facts the user stated ("remember
+that the deploy freezes on Fridays", "my name is Ada"), in the ``memory`` collection of its Chroma store,
+tagged with a scope (the team, or the user). Before planning, the planner recalls the few memories most
+relevant to the new task into its context. Recall is lexical (bm25s) and, with an embedder, fused with
+dense similarity, like knowledge search. Memories are few, so they are stored with placeholder vectors and
+embedded at recall time through the embedder's content-hash cache; changing the embedder never strands
+them.
+
+Writes take the store's writer lock for a moment only; when an ingest holds it for longer, the memory is
+dropped with a warning rather than stalling the run.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tessera.errors import TesseraError
+from tessera.memory._lock import StoreLockedError, WriterLock
+from tessera.memory.knowledge import rrf
+from tessera.memory.lexical import LexicalIndex
+from tessera.memory.store import Record, _client
+
+if TYPE_CHECKING:
+    from tessera.config import TeamConfig
+    from tessera.memory.embedder import Embedder
+
+__all__ = [
+    "LongTermMemory",
+    "Memory",
+    "recall_context",
+    "remember_run",
+    "stated_facts",
+    "summarize",
+    "team_memory",
+]
+
+COLLECTION = "memory"
+_FACT = re.compile(
+    r"^(?:please\s+)?(?:remember|note|keep in mind|fyi|for the record)(?:\s+that)?[\s,:]+(?P<fact>.+)$"
+    r"|^(?P<self>(?:my|our)\s+[\w\s'-]{1,40}?\s+(?:is|are|was)\s+.+"
+    r"|i(?:'m| am)\s+.+|we\s+(?:use|prefer)\s+.+)$",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One remembered item."""
+
+    id: str
+    text: str
+    kind: str
+    created_at: float
+    thread: str = ""
+
+
+def stated_facts(task: str) -> list[str]:
+    """Sentences of ``task`` that state a fact to keep (``remember that ...``, ``my X is Y``)."""
+    facts = []
+    for sentence in _SENTENCE.split(task):
+        sentence = sentence.strip()
+        if sentence.endswith("?"):
+            continue
+        match = _FACT.match(sentence.rstrip("."))
+        if match:
+            fact = (match.group("fact") or match.group("self")).strip()
+            facts.append(fact[0].upper() + fact[1:] + ".")
+    return facts
+
+
+def summarize(task: str, answer: str, *, limit: int = 400) -> str:
+    """A short summary of a finished task: the task and the start of its answer."""
+    task = " ".join(task.split())
+    answer = " ".join(answer.split())
+    text = f"Task: {task[:200]}" + (f" | Answer: {answer}" if answer else "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class LongTermMemory:
+    """The ``memory`` collection of a team's store, seen through one scope."""
+
+    def __init__(
+        self,
+        root: Path,
+        scope: str,
+        *,
+        embedder: Embedder | None = None,
+        chroma_url: str | None = None,
+        min_similarity: float = 0.3,
+        lock_wait_s: float = 3.0,
+    ) -> None:
+        from tessera.memory._chroma_ef import embedding_function
+
+        self.scope = scope
+        self.embedder = embedder
+        self.min_similarity = min_similarity
+        self.lock_wait_s = lock_wait_s
+        self._lock = WriterLock(root / "chroma") if chroma_url is None else None
+        self._client = _client(root / "chroma", chroma_url)
+        self._collection = self._client.get_or_create_collection(
+            COLLECTION, embedding_function=embedding_function(None), metadata={"hnsw:space": "cosine"}
+        )
+
+    @classmethod
+    def for_team(cls, config: TeamConfig) -> LongTermMemory:
+        """The memory of the team ``config`` describes, scoped as ``memory.scope`` says."""
+        from tessera.memory.embedder import load_embedder
+
+        memory = config.memory
+        root = config.resolved_state_dir / "memory"
+        scope = f"user:{getpass.getuser()}" if memory.scope == "user" else f"team:{config.name}"
+        embedder = load_embedder(memory.embedder, cache_dir=root) if memory.embedder else None
+        return cls(
+            root, scope, embedder=embedder, chroma_url=memory.chroma_url, min_similarity=memory.min_similarity
+        )
+
+    def remember(self, texts: list[tuple[str, str]], *, thread: str = "") -> list[str]:
+        """Store ``(kind, text)`` items; return their ids (empty when the store stayed locked)."""
+        if not texts:
+            return []
+        ids = [uuid.uuid4().hex[:12] for _ in texts]
+        now = time.time()
+        docs = [text for _, text in texts]
+        metas = [
+            {"kind": kind, "scope": self.scope, "created_at": now, "thread": thread} for kind, _ in texts
+        ]
+        with self._writing():
+            self._collection.add(ids=ids, documents=docs, embeddings=[[1.0]] * len(docs), metadatas=metas)
+        return ids
+
+    def all(self) -> list[Memory]:
+        """Every memory in this scope, oldest first."""
+        found = self._collection.get(where={"scope": self.scope}, include=["documents", "metadatas"])
+        items = [
+            Memory(rid, doc or "", str(meta["kind"]), float(meta["created_at"]), str(meta.get("thread", "")))
+            for rid, doc, meta in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+        ]
+        return sorted(items, key=lambda m: (m.created_at, m.id))
+
+    def recall(self, query: str, k: int = 3) -> list[Memory]:
+        """The ``k`` memories most relevant to ``query`` (none when nothing shares a term or meaning)."""
+        items = self.all()
+        if not items or k <= 0:
+            return []
+        by_id = {m.id: m for m in items}
+        records = [Record(m.id, m.text, {"kind": m.kind}) for m in items]
+        lexical = [r for r, _ in LexicalIndex.build(records).search(query, k)]
+        rankings = [lexical]
+        if self.embedder is not None:
+            rankings.append(self._dense(query, records, k))
+        return [by_id[r.id] for r, _, _ in rrf(rankings, k) if r.id in by_id]
+
+    def forget(self, memory_id: str) -> bool:
+        """Delete one memory of this scope; False when there is no such id."""
+        found = self._collection.get(ids=[memory_id], where={"scope": self.scope}, include=[])
+        if not found["ids"]:
+            return False
+        with self._writing():
+            self._collection.delete(ids=[memory_id])
+        return True
+
+    def clear(self) -> int:
+        """Delete every memory of this scope; return how many there were."""
+        ids = self._collection.get(where={"scope": self.scope}, include=[])["ids"]
+        if ids:
+            with self._writing():
+                self._collection.delete(ids=ids)
+        return len(ids)
+
+    def _dense(self, query: str, records: list[Record], k: int) -> list[Record]:
+        assert self.embedder is not None
+        vectors = self.embedder.embed([query, *(r.text for r in records)])
+        query_vector = vectors[0]
+        scored = [
+            (sum(a * b for a, b in zip(query_vector, v, strict=True)), r)
+            for v, r in zip(vectors[1:], records, strict=True)
+        ]
+        scored = [(sim, r) for sim, r in scored if sim >= self.min_similarity]
+        return [r for _, r in sorted(scored, key=lambda pair: -pair[0])[:k]]
+
+    def _writing(self) -> _Held:
+        return _Held(self._lock, self.lock_wait_s)
+
+
+class _Held:
+    """Hold the writer lock for one short write, waiting up to ``wait_s`` for an ingest to finish."""
+
+    def __init__(self, lock: WriterLock | None, wait_s: float) -> None:
+        self.lock = lock
+        self.wait_s = wait_s
+
+    def __enter__(self) -> None:
+        if self.lock is None:
+            return
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                self.lock.acquire()
+                return
+            except StoreLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+_TEAMS: dict[tuple[Path, str], LongTermMemory] = {}
+_TEAMS_LOCK = threading.Lock()
+
+
+def team_memory(config: TeamConfig) -> LongTermMemory:
+    """The team's long-term memory, opened once per process."""
+    key = (config.resolved_state_dir, config.name)
+    with _TEAMS_LOCK:
+        if key not in _TEAMS:
+            _TEAMS[key] = LongTermMemory.for_team(config)
+        return _TEAMS[key]
+
+
+def recall_context(config: TeamConfig, task: str) -> list[Memory]:
+    """The memories to put in the planner's context for ``task`` (none when long-term memory is off)."""
+    memory = config.memory
+    if not memory.long_term or memory.recall_k == 0:
+        return []
+    if memory.chroma_url is None and not (config.resolved_state_dir / "memory" / "chroma").exists():
+        return []  # nothing remembered yet: do not pay for importing chromadb
+    return team_memory(config).recall(task, memory.recall_k)
+
+
+def remember_run(config: TeamConfig, task: str, answer: str, *, thread: str = "") -> str | None:
+    """Store a finished task's summary and stated facts; return a note when that was not possible."""
+    if not config.memory.long_term:
+        return None
+    items = [("fact", fact) for fact in stated_facts(task)]
+    items.append(("summary", summarize(task, answer)))
+    try:
+        team_memory(config).remember(items, thread=thread)
+    except TesseraError as exc:
+        return f"not remembered: {exc}"
+    return None
