@@ -132,7 +132,8 @@ def _plain_chroma(
 
     def query(text: str) -> list[str]:
         found = collection.query(query_embeddings=embedder.embed([text]), n_results=k, include=["metadatas"])
-        return _docs([str(m["source"]) for m in found["metadatas"][0]], doc_of)
+        metas = found["metadatas"] or [[]]
+        return _docs([str(m["source"]) for m in metas[0]], doc_of)
 
     return query, seconds
 

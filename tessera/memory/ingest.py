@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,10 @@ from tessera.memory.loaders import DEFAULT_IGNORE, BadFile, discover, load
 from tessera.memory.store import Metadata
 
 __all__ = ["IngestReport", "ingest"]
+
+BATCH_FILES = 64
+BATCH_CHUNKS = 512
+"""Files are written to the store in batches of this many files or chunks, whichever comes first."""
 
 
 @dataclass
@@ -70,6 +74,14 @@ def ingest(
     seen: set[str] = set()
     report_error = on_error or _print_error
     bar = _bar(len(files), progress)
+    pending: list[tuple[str, str, list[tuple[str, Metadata]]]] = []
+
+    def flush() -> None:
+        kb.store.replace_files(pending)
+        report.ingested += len(pending)
+        report.chunks += sum(len(chunks) for _, _, chunks in pending)
+        pending.clear()
+
     try:
         for path in files:
             source = path.resolve().as_posix()
@@ -90,11 +102,10 @@ def ingest(
                 continue
             finally:
                 bar.update(1)
-            kb.store.replace_file(
-                source, digest, [(p.text, _metadata(p, doc.kind, doc.format)) for p in pieces]
-            )
-            report.ingested += 1
-            report.chunks += len(pieces)
+            pending.append((source, digest, [(p.text, _metadata(p, doc.kind, doc.format)) for p in pieces]))
+            if len(pending) >= BATCH_FILES or sum(len(c) for _, _, c in pending) >= BATCH_CHUNKS:
+                flush()
+        flush()
         if prune:
             report.pruned = _prune(kb, roots, known, seen)
     finally:
@@ -105,17 +116,16 @@ def ingest(
     return report
 
 
-def _prune(kb: KnowledgeBase, roots: list[Path], known: dict[str, object], seen: set[str]) -> int:
+def _prune(kb: KnowledgeBase, roots: list[Path], known: Mapping[str, object], seen: set[str]) -> int:
     prefixes = [r.as_posix().rstrip("/") + "/" for r in roots if r.is_dir()]
     singles = {r.as_posix() for r in roots if not r.is_dir()}
-    removed = 0
-    for source in known:
-        if source in seen:
-            continue
-        if source in singles or any(source.startswith(prefix) for prefix in prefixes):
-            kb.store.remove_file(source)
-            removed += 1
-    return removed
+    gone = [
+        source
+        for source in known
+        if source not in seen and (source in singles or any(source.startswith(p) for p in prefixes))
+    ]
+    kb.store.remove_files(gone)
+    return len(gone)
 
 
 def _metadata(piece: object, kind: str, fmt: str) -> Metadata:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tessera.memory.lexical import LexicalIndex
+from tessera.memory.lexical import TOKENIZER_VERSION, LexicalIndex
 from tessera.memory.store import KnowledgeStore, Record
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ Mode = Literal["hybrid", "dense", "lexical"]
 RRF_K = 60
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Hit:
     """One search result: a chunk, its fused score, and its rank in each list that found it (1-based)."""
 
@@ -131,7 +131,7 @@ class KnowledgeBase:
         stamp = _stamp(self.lexical_dir)
         if self._lexical is not None and stamp == self._lexical_stamp:
             return self._lexical
-        fingerprint = self.store.fingerprint()
+        fingerprint = self._fingerprint()
         index = LexicalIndex.load(self.lexical_dir)
         if index is None or index.fingerprint != fingerprint:
             index = LexicalIndex.build(list(self.store.records()), fingerprint)
@@ -144,9 +144,12 @@ class KnowledgeBase:
     def refresh(self) -> None:
         """Rebuild and save the lexical index after a write (the writer calls this)."""
         self._lexical = None
-        index = LexicalIndex.build(list(self.store.records()), self.store.fingerprint())
+        index = LexicalIndex.build(list(self.store.records()), self._fingerprint())
         index.save(self.lexical_dir)
         self._lexical, self._lexical_stamp = index, _stamp(self.lexical_dir)
+
+    def _fingerprint(self) -> str:
+        return f"{self.store.fingerprint()}-t{TOKENIZER_VERSION}"
 
     def search(
         self, query: str, k: int = 5, where: Mapping[str, Any] | None = None, *, mode: Mode | None = None

@@ -19,7 +19,10 @@ from typing import Any
 from tessera.errors import MissingDependencyError, UserError
 from tessera.memory.store import Record
 
-__all__ = ["LexicalIndex", "matches", "tokenize"]
+__all__ = ["TOKENIZER_VERSION", "LexicalIndex", "matches", "tokenize"]
+
+TOKENIZER_VERSION = 1
+"""Bumped when :func:`tokenize` changes, so saved indexes are rebuilt."""
 
 _FINGERPRINT = "fingerprint.txt"
 _RECORDS = "records.jsonl"
@@ -42,10 +45,25 @@ def _bm25s() -> Any:
     return bm25s
 
 
+# bm25s's English list, plus the question and pronoun words that fill queries ("how do I ...").
+_QUESTION_WORDS = (
+    "how what why when where which who whom whose do does did doing done can could should would shall may "
+    "might must i me my mine we us our ours you your yours he him his she her it its am been being have has "
+    "had having get gets so than too very just about from up out over any all some more most other"
+).split()
+
+
+@cache
+def _stopwords() -> tuple[str, ...]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return tuple(sorted({*STOPWORDS_EN, *_QUESTION_WORDS}))
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased words, English stop words removed, Snowball-stemmed (when PyStemmer is installed)."""
     return _bm25s().tokenize(  # type: ignore[no-any-return]
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        list(texts), stopwords=list(_stopwords()), stemmer=_stemmer(), return_ids=False, show_progress=False
     )
 
 
@@ -116,7 +134,8 @@ class LexicalIndex:
         docs, scores = self.retriever.retrieve(
             tokenize([query]), k=min(k, n), show_progress=False, weight_mask=mask
         )
-        return [(self.records[int(i)], float(s)) for i, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        records = self.records
+        return [(records[i], s) for i, s in zip(docs[0].tolist(), scores[0].tolist(), strict=True) if s > 0]
 
 
 def matches(metadata: Mapping[str, Any], where: Mapping[str, Any]) -> bool:

@@ -145,42 +145,62 @@ class KnowledgeStore:
 
     def replace_file(self, source: str, sha256: str, chunks: Sequence[tuple[str, Metadata]]) -> None:
         """Store ``chunks`` (text, metadata) as the whole content of ``source``, replacing what was there."""
+        self.replace_files([(source, sha256, chunks)])
+
+    def replace_files(self, files: Sequence[tuple[str, str, Sequence[tuple[str, Metadata]]]]) -> None:
+        """:meth:`replace_file` for several files at once: a handful of Chroma writes instead of four each.
+
+        Manifest entries go first and come back last, so a crash anywhere in between leaves these files
+        unlisted, and the next ingest replaces them whole.
+        """
         self._require_writer()
-        self._files.delete(ids=[source])
-        self._chunks.delete(where={"source": source})
+        if not files:
+            return
+        sources = [source for source, _, _ in files]
+        self._files.delete(ids=sources)
+        self._chunks.delete(where={"source": {"$in": sources}})
         now = time.time()
-        texts = [text for text, _ in chunks]
-        vectors = self._embed(texts)
-        for start in range(0, len(chunks), _PAGE):
-            batch = range(start, min(start + _PAGE, len(chunks)))
-            self._chunks.add(
-                ids=[chunk_id(source, i) for i in batch],
-                documents=[texts[i] for i in batch],
-                embeddings=[vectors[i] for i in batch],
-                metadatas=[
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[Metadata] = []
+        for source, sha256, chunks in files:
+            for i, (text, meta) in enumerate(chunks):
+                ids.append(chunk_id(source, i))
+                texts.append(text)
+                metas.append(
                     {
-                        **chunks[i][1],
+                        **meta,
                         "source": source,
                         "file_sha256": sha256,
-                        "sha256": hashlib.sha256(texts[i].encode()).hexdigest(),
+                        "sha256": hashlib.sha256(text.encode()).hexdigest(),
                         "ingested_at": now,
                         "chunk": i,
                     }
-                    for i in batch
-                ],
+                )
+        vectors = self._embed(texts)
+        for start in range(0, len(ids), _PAGE):
+            end = start + _PAGE
+            self._chunks.add(
+                ids=ids[start:end],
+                documents=texts[start:end],
+                embeddings=vectors[start:end],
+                metadatas=metas[start:end],
             )
         self._files.add(
-            ids=[source],
-            documents=[source],
-            embeddings=[[1.0]],
-            metadatas=[{"sha256": sha256, "chunks": len(chunks), "ingested_at": now}],
+            ids=sources,
+            documents=sources,
+            embeddings=[[1.0]] * len(files),
+            metadatas=[
+                {"sha256": sha, "chunks": len(chunks), "ingested_at": now} for _, sha, chunks in files
+            ],
         )
 
-    def remove_file(self, source: str) -> None:
-        """Forget ``source`` and its chunks."""
+    def remove_files(self, sources: Sequence[str]) -> None:
+        """Forget ``sources`` and their chunks."""
         self._require_writer()
-        self._files.delete(ids=[source])
-        self._chunks.delete(where={"source": source})
+        if sources:
+            self._files.delete(ids=list(sources))
+            self._chunks.delete(where={"source": {"$in": list(sources)}})
 
     def reset(self) -> None:
         """Drop the collection and its manifest (``tessera ingest --reset``)."""
