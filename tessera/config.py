@@ -195,8 +195,8 @@ class MemoryConfig(_Section):
     def _check(self) -> MemoryConfig:
         if self.retrieval in ("dense", "hybrid") and not self.embedder:
             raise ValueError(f"retrieval {self.retrieval!r} needs an 'embedder' (or use 'lexical')")
-        if self.chunk_overlap >= self.chunk_chars:
-            raise ValueError("chunk_overlap must be smaller than chunk_chars")
+        if self.chunk_overlap > self.chunk_chars // 2:
+            raise ValueError("chunk_overlap must be at most half of chunk_chars")
         return self
 
     @property
