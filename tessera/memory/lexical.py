@@ -21,7 +21,7 @@ from tessera.memory.store import Record
 
 __all__ = ["TOKENIZER_VERSION", "LexicalIndex", "matches", "tokenize"]
 
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 """Bumped when :func:`tokenize` changes, so saved indexes are rebuilt."""
 
 _FINGERPRINT = "fingerprint.txt"
@@ -60,10 +60,19 @@ def _stopwords() -> tuple[str, ...]:
     return tuple(sorted({*STOPWORDS_EN, *_QUESTION_WORDS}))
 
 
+_TOKEN = r"(?u)[^\W_][^\W_]+"
+"""Runs of two or more letters or digits: ``parse_config`` is two words, as a query would say it."""
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased words, English stop words removed, Snowball-stemmed (when PyStemmer is installed)."""
     return _bm25s().tokenize(  # type: ignore[no-any-return]
-        list(texts), stopwords=list(_stopwords()), stemmer=_stemmer(), return_ids=False, show_progress=False
+        list(texts),
+        token_pattern=_TOKEN,
+        stopwords=list(_stopwords()),
+        stemmer=_stemmer(),
+        return_ids=False,
+        show_progress=False,
     )
 
 
