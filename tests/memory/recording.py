@@ -26,5 +26,6 @@ def answerer(messages: list[dict[str, Any]], **_: Any) -> str:
     ANSWERER_SAW.append(prompt)
     if "[1]" not in prompt:
         return "no sources"
-    first = prompt.split("[1] ", 1)[1].split("\n", 2)
-    return f"According to the docs, {first[1].strip()} [1]"
+    source = prompt.split("[1] ", 1)[1].split("\n\n[2] ", 1)[0].split("\n\nQuestion:", 1)[0]
+    text = [line for line in source.splitlines()[1:] if line.strip() and not line.startswith("#")]
+    return f"According to the docs, {text[0].strip()} [1]"

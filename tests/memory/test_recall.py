@@ -1,0 +1,116 @@
+"""Long-term memory: facts and summaries stored after a task, recalled into the planner's context."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tessera import Team, TeamConfig
+from tessera.memory import recall
+from tessera.memory.recall import LongTermMemory, stated_facts, summarize
+from tests.conftest import run_cli
+from tests.memory import recording
+
+
+def config(tmp_path: Path, name: str = "mem", **memory: Any) -> TeamConfig:
+    data = {
+        "name": name,
+        "state_dir": str(tmp_path / "state"),
+        "models": {"m": {"backend": "function", "callable": "tests.memory.recording:planner"}},
+        "planner": {"model": "m"},
+        "specialists": {"general": {"description": "does anything", "model": "m"}},
+        "memory": memory,
+    }
+    return TeamConfig.from_dict(data)
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state() -> None:
+    """Each test starts as a new process would: no open memories, nothing recorded."""
+    recall._TEAMS.clear()
+    recording.PLANNER_SAW.clear()
+
+
+def test_stated_facts_are_the_sentences_that_state_something_to_keep() -> None:
+    task = (
+        "Remember that the staging database is called heron. Summarize the notes. "
+        "My name is Ada Lovelace. What is my favourite colour? We use Postgres 16 in production."
+    )
+    assert stated_facts(task) == [
+        "The staging database is called heron.",
+        "My name is Ada Lovelace.",
+        "We use Postgres 16 in production.",
+    ]
+    assert stated_facts("Summarize the release notes and translate them.") == []
+    assert summarize("Fix   the\nbug", "Done: patched it") == "Task: Fix the bug | Answer: Done: patched it"
+    assert len(summarize("t" * 50, "a" * 1000)) == 400
+
+
+def test_memories_stored_by_one_team_instance_are_recalled_by_the_next(tmp_path: Path) -> None:
+    first = Team(config(tmp_path))
+    result = first.run("Remember that the staging database is called heron. Summarize the release notes.")
+    assert result.status == "done"
+    first.close()
+    stored = LongTermMemory.for_team(config(tmp_path)).all()
+    assert [(m.kind, m.text) for m in stored if m.kind == "fact"] == [
+        ("fact", "The staging database is called heron.")
+    ]
+    assert any(m.kind == "summary" and "release notes" in m.text for m in stored)
+
+    recall._TEAMS.clear()
+    recording.PLANNER_SAW.clear()
+    second = Team(config(tmp_path))  # a new instance on the same state dir
+    result = second.run("Which staging database should the migration use?")
+    assert "Relevant memories from earlier tasks" in recording.PLANNER_SAW[0]
+    assert "The staging database is called heron." in recording.PLANNER_SAW[0]
+    assert any(note.startswith("recalled") for note in result.notes)
+
+    recording.PLANNER_SAW.clear()
+    second.run("Write a haiku about autumn leaves.")  # shares no word with any memory
+    assert "Relevant memories" not in recording.PLANNER_SAW[0]
+    second.close()
+
+
+def test_memories_are_scoped_to_the_team(tmp_path: Path) -> None:
+    Team(config(tmp_path, "alpha")).run("Remember that the alpha launch code is 1234.")
+    recording.PLANNER_SAW.clear()
+    Team(config(tmp_path, "beta")).run("What is the alpha launch code?")
+    assert "Relevant memories" not in recording.PLANNER_SAW[0]
+    assert LongTermMemory.for_team(config(tmp_path, "beta")).all() != []  # beta remembers its own task
+    assert all("1234" not in m.text for m in LongTermMemory.for_team(config(tmp_path, "beta")).all())
+
+
+def test_long_term_off_stores_and_recalls_nothing(tmp_path: Path) -> None:
+    Team(config(tmp_path, long_term=False)).run("Remember that the password rotates monthly.")
+    assert not (tmp_path / "state" / "memory").exists()
+
+
+def test_memory_cli_lists_forgets_and_clears(tmp_path: Path) -> None:
+    Team(config(tmp_path)).run("Remember that backups run at 02:00. Check the disk usage.")
+    team_file = tmp_path / "team.yaml"
+    team_file.write_text(
+        json.dumps(
+            {
+                "name": "mem",
+                "state_dir": str(tmp_path / "state"),
+                "models": {"m": {"backend": "function", "callable": "tessera.models.demo:planner"}},
+                "planner": {"model": "m"},
+                "specialists": {"general": {"description": "does anything", "model": "m"}},
+            }
+        )
+    )
+    listed = run_cli("memory", "list", "--team", str(team_file), "--json")
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)
+    fact = next(i for i in items if i["kind"] == "fact")
+    assert fact["text"] == "Backups run at 02:00."
+    forgot = run_cli("memory", "forget", fact["id"], "--team", str(team_file))
+    assert forgot.returncode == 0 and fact["id"] in forgot.stdout
+    again = run_cli("memory", "forget", fact["id"], "--team", str(team_file))
+    assert again.returncode == 2 and again.stderr.strip().startswith("no memory")
+    cleared = run_cli("memory", "clear", "--yes", "--team", str(team_file))
+    assert cleared.returncode == 0 and f"forgot {len(items) - 1} memories" in cleared.stdout
+    assert LongTermMemory.for_team(config(tmp_path)).all() == []
