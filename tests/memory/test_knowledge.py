@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tessera.config import load_team
 from tessera.memory.ingest import ingest
 from tessera.memory.knowledge import RRF_K, KnowledgeBase, rrf
 from tessera.memory.store import Record
@@ -74,7 +75,9 @@ def test_dense_search_with_a_real_sentence_transformer(tmp_path: Path, st_embedd
 
 
 def test_hybrid_is_the_rrf_fusion_of_the_lexical_and_dense_rankings(tmp_path: Path, st_embedder) -> None:
-    kb = KnowledgeBase(tmp_path / "memory", mode="hybrid", embedder=st_embedder, min_similarity=-1, writer=True)
+    kb = KnowledgeBase(
+        tmp_path / "memory", mode="hybrid", embedder=st_embedder, min_similarity=-1, writer=True
+    )
     with kb:
         ingest(kb, [make_docs(tmp_path / "docs")], progress=False)
         query = "pip install the parser"
@@ -93,7 +96,9 @@ def test_hybrid_is_the_rrf_fusion_of_the_lexical_and_dense_rankings(tmp_path: Pa
 
 
 def test_hybrid_keeps_a_lexical_hit_the_dense_floor_drops(tmp_path: Path, st_embedder) -> None:
-    kb = KnowledgeBase(tmp_path / "memory", mode="hybrid", embedder=st_embedder, min_similarity=0.999, writer=True)
+    kb = KnowledgeBase(
+        tmp_path / "memory", mode="hybrid", embedder=st_embedder, min_similarity=0.999, writer=True
+    )
     with kb:
         ingest(kb, [make_docs(tmp_path / "docs")], progress=False)
         hits = kb.search("Tuesdays", 5)
@@ -123,9 +128,13 @@ def test_search_on_this_repositorys_docs_puts_the_right_file_first(tmp_path: Pat
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["ingested"] > 40 and report["failed"] == []
-    for query, expected in QUERIES.items():
-        out = run_cli("search", query, "--team", str(team), "-k", "3", "--json")
-        assert out.returncode == 0, out.stderr
-        hits = json.loads(out.stdout)
-        assert hits[0]["citation"].split(":")[0] == expected, (query, [h["citation"] for h in hits])
-        assert hits[0]["source"] == (REPO / expected).as_posix()
+    query, expected = next(iter(QUERIES.items()))
+    out = run_cli("search", query, "--team", str(team), "-k", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)
+    assert hits[0]["citation"].split(":")[0] == expected, [h["citation"] for h in hits]
+    assert hits[0]["source"] == (REPO / expected).as_posix()
+    with KnowledgeBase.for_team(load_team(team)) as kb:  # the same search, in-process for the rest
+        for query, expected in QUERIES.items():
+            found = [h.source for h in kb.search(query, 3)]
+            assert found[0] == (REPO / expected).as_posix(), (query, found)
