@@ -68,7 +68,8 @@ def run_retrieval_bench(
             }
             skipped = {}
             if loaded is not None:
-                systems["chroma"] = _plain_chroma(records, doc_of, loaded, root / "plain")
+                inner = getattr(loaded, "inner", loaded)  # the baseline gets no embedding cache
+                systems["chroma"] = _plain_chroma(records, doc_of, inner, root / "plain")
             else:
                 skipped["chroma"] = "no embedder (pass --embedder for the dense baseline)"
             rows = _measure(systems, queries, qrels, rounds)

@@ -160,7 +160,7 @@ class KnowledgeBase:
         if mode == "lexical":
             found = self.lexical().search(query, k, where_dict)
             return [Hit(record, score, lexical_rank=i) for i, (record, score) in enumerate(found, start=1)]
-        pool = max(k * 4, 50)
+        pool = k if mode == "dense" else max(k * 2, 50)  # fusion looks deeper than k into each list
         dense = [
             (r, sim) for r, sim in self.store.dense(query, pool, where_dict) if sim >= self.min_similarity
         ]

@@ -127,7 +127,8 @@ class KnowledgeStore:
         total = self.count()
         if total == 0 or n <= 0:
             return []
-        vector = self.embedder.embed([query])[0]
+        query_embedder = getattr(self.embedder, "inner", self.embedder)  # no cache write per query
+        vector = query_embedder.embed([query])[0]
         found = self._chunks.query(
             query_embeddings=[vector],
             n_results=min(n, total),
@@ -156,6 +157,7 @@ class KnowledgeStore:
         self._require_writer()
         if not files:
             return
+        self._adopt_if_empty()
         sources = [source for source, _, _ in files]
         self._files.delete(ids=sources)
         self._chunks.delete(where={"source": {"$in": sources}})
@@ -241,6 +243,17 @@ class KnowledgeStore:
                 f"knowledge base '{self.name}' was embedded with {stored!r}, not {self.embedder_id!r}; "
                 "re-ingest it with `tessera ingest PATH --reset`, or use another memory.collection"
             )
+
+    def _adopt_if_empty(self) -> None:
+        """Recreate an empty collection made for another embedder (by a reader, say) before writing to it.
+
+        Otherwise it keeps the other embedder's label (and, once it held vectors, their size) for good.
+        """
+        if (self._chunks.metadata or {}).get("tessera:embedder", NO_EMBEDDER) == self.embedder_id:
+            return
+        self._check_embedder()  # raises unless it is still empty
+        self._client.delete_collection(self.name)
+        self._chunks = self._collection(self.name, self.embedder, fresh=True)
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         if self.embedder is None:
