@@ -58,8 +58,9 @@ class Embedder(ABC):
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model run on CPU, from a local folder or a hub id.
 
-    A local folder is loaded with ``local_files_only`` after setting ``HF_HUB_OFFLINE=1`` for the rest of
-    the process, so nothing can stall on the hub; later hub downloads in the same process then refuse.
+    A local folder is loaded with ``local_files_only`` and ``HF_HUB_OFFLINE=1`` set for the duration of
+    the load, so nothing can stall on the hub; the variable is restored afterwards, so a hub model loaded
+    later in the same process can still download.
 
     Args:
         spec: A local model folder, or a hub id (downloaded into the hub cache on first use).
@@ -78,13 +79,14 @@ class SentenceTransformerEmbedder(Embedder):
         self.threads = threads or os.cpu_count() or 1
         folder = _local_folder(spec)
         if folder is not None:
-            os.environ["HF_HUB_OFFLINE"] = "1"  # a local model needs no hub; don't let anything retry it
             self.spec = str(folder)
+            with _offline():  # a local model needs no hub; don't let anything retry it
+                self._model = model = _load_sentence_transformer(folder, self.spec)
         else:
             self.spec = spec
             folder = _hub_snapshot(spec)
+            self._model = model = _load_sentence_transformer(folder, self.spec)
         self.id = f"st:{self.spec}"
-        self._model = model = _load_sentence_transformer(folder, self.spec)
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(dimension() or len(self.embed(["dimension probe"])[0]))
 
@@ -248,6 +250,25 @@ def load_embedder(spec: str | None, *, cache_dir: Path | None = None) -> Embedde
     if cache_dir is not None:
         embedder = CachedEmbedder(embedder, Path(cache_dir) / "embeddings.sqlite")
     return embedder
+
+
+@contextmanager
+def _offline() -> Iterator[None]:
+    """``HF_HUB_OFFLINE=1`` for one load; huggingface_hub is imported first so that its import-time
+    constants keep the process's real setting."""
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        pass
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
 
 
 def _local_folder(spec: str) -> Path | None:
