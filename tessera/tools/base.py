@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILTIN_TOOLS", "REGISTRY", "ToolEnv", "resolve_tool", "tool", "tool_module"]
 
-BUILTIN_TOOLS = ("python", "ocr", "tts")
+BUILTIN_TOOLS = ("python", "ocr", "tts", "knowledge")
 
 REGISTRY: dict[str, BaseTool] = {}
 """Tools registered with :func:`tool`, by name."""

@@ -89,3 +89,24 @@ def test_without_a_model_the_retriever_answers_with_the_numbered_chunks(tmp_path
     sub = team.run("How long do I boil pasta?").subtasks[0]
     assert sub.output.startswith("[1] ") and "cooking.md:" in sub.output.splitlines()[0]
     assert "Boil pasta for nine minutes" in sub.output
+
+
+def test_the_knowledge_tool_searches_for_a_tool_agent_and_as_a_langchain_tool(tmp_path: Path) -> None:
+    from tessera.tools.base import ToolEnv, resolve_tool
+
+    team, guide = team_with_docs(tmp_path)
+    config = team.config.model_copy(
+        update={
+            "specialists": {
+                "lookup": team.config.specialists["docs"].model_copy(
+                    update={"kind": "tool", "tool": "knowledge", "model": None}
+                )
+            }
+        }
+    )
+    sub = Team(config).run("deploy window reviewer").subtasks[0]
+    assert sub.error is None and sub.output.startswith("[1] ")
+    assert sub.artifacts["sources"][0]["source"] == guide.resolve().as_posix()
+    tool = resolve_tool("knowledge", ToolEnv(config, tmp_path), where="test")
+    assert "Tuesday 14:00 UTC" in tool.invoke({"query": "deploy window", "k": 1})
+    assert tool.invoke({"query": "quantum chromodynamics"}) == "no relevant passages in the knowledge base"
