@@ -120,12 +120,14 @@ def search(
 def _where(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
+    from tessera.errors import UserError
+
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--where") from None
+        raise UserError(f"--where: not JSON ({exc.msg}): {text!r}") from None
     if not isinstance(value, dict):
-        raise click.BadParameter("expected a JSON object", param_hint="--where")
+        raise UserError(f'--where: expected a JSON object like \'{{"kind": "code"}}\', got {text!r}')
     return value
 
 

@@ -15,8 +15,9 @@ queries.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,9 +156,11 @@ class KnowledgeStore:
         unlisted, and the next ingest replaces them whole.
         """
         self._require_writer()
-        if not files:
-            return
-        self._adopt_if_empty()
+        if files:
+            self._adopt_if_empty()
+            self._repairing(self._replace_files, files)
+
+    def _replace_files(self, files: Sequence[tuple[str, str, Sequence[tuple[str, Metadata]]]]) -> None:
         sources = [source for source, _, _ in files]
         self._files.delete(ids=sources)
         self._chunks.delete(where={"source": {"$in": sources}})
@@ -201,8 +204,11 @@ class KnowledgeStore:
         """Forget ``sources`` and their chunks."""
         self._require_writer()
         if sources:
-            self._files.delete(ids=list(sources))
-            self._chunks.delete(where={"source": {"$in": list(sources)}})
+            self._repairing(self._remove_files, list(sources))
+
+    def _remove_files(self, sources: list[str]) -> None:
+        self._files.delete(ids=sources)
+        self._chunks.delete(where={"source": {"$in": sources}})
 
     def reset(self) -> None:
         """Drop the collection and its manifest (``tessera ingest --reset``)."""
@@ -255,6 +261,46 @@ class KnowledgeStore:
         self._client.delete_collection(self.name)
         self._chunks = self._collection(self.name, self.embedder, fresh=True)
 
+    def _repairing(self, write: Callable[[Any], None], arg: Any) -> None:
+        """Run a write; if Chroma's vector index was torn by a killed writer, rebuild it and retry once."""
+        try:
+            write(arg)
+        except Exception as exc:
+            if not _torn_index(exc):
+                raise
+            self.repair()
+            write(arg)
+
+    def repair(self) -> None:
+        """Rebuild both collections from the records Chroma keeps in SQLite.
+
+        A writer killed while Chroma saves its HNSW files (every 1000 vectors) can leave them torn, after
+        which every write fails. The records themselves are intact, and vectors come back from the
+        embedding cache, so rebuilding loses nothing.
+        """
+        self._require_writer()
+        print(
+            f"{self.root}: rebuilding the vector index of '{self.name}' (a writer was killed)",
+            file=sys.stderr,
+        )
+        for name, embedder in ((self.name, self.embedder), (f"{self.name}-files", None)):
+            old = self._chunks if name == self.name else self._files
+            rows = [
+                row
+                for page in self._pages(old, ["documents", "metadatas"])
+                for row in zip(*page, strict=True)
+            ]
+            self._client.delete_collection(name)
+            new = self._collection(name, embedder, fresh=True)
+            for start in range(0, len(rows), _PAGE):
+                ids, docs, metas = (list(column) for column in zip(*rows[start : start + _PAGE], strict=True))
+                vectors = self._embed(docs) if embedder is not None else [[1.0]] * len(docs)
+                new.add(ids=ids, documents=docs, embeddings=vectors, metadatas=metas)
+            if name == self.name:
+                self._chunks = new
+            else:
+                self._files = new
+
     def _embed(self, texts: list[str]) -> list[list[float]]:
         if self.embedder is None:
             return [[1.0] for _ in texts]
@@ -273,6 +319,11 @@ class KnowledgeStore:
                 return
             yield (page["ids"], *(page[key] for key in include))
             offset += len(page["ids"])
+
+
+def _torn_index(exc: Exception) -> bool:
+    """Chroma's error for an HNSW index a killed writer left half-saved."""
+    return type(exc).__name__ == "InternalError" and "hnsw" in str(exc).lower()
 
 
 def _spec(embedder: Embedder) -> str:

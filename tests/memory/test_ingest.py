@@ -361,11 +361,6 @@ def test_cli_search_bad_where_exits_2_naming_it(searchable: Path, where: str) ->
     assert "--where" in out.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_cli_memory._where raises click.BadParameter, which click prints with its usage block (4 lines), "
-    "not as the CLI's usual one-line error",
-)
 def test_cli_search_bad_where_is_a_one_line_error(searchable: Path) -> None:
     out = run_cli("search", "configuration", "--team", str(searchable), "--where", "{bad json")
     assert out.returncode == 2
@@ -426,19 +421,6 @@ def verify_stored_exactly_once(store: KnowledgeStore, folder: Path) -> None:
         assert entry.sha256 == hashlib.sha256(on_disk[src].read_bytes()).hexdigest(), src
 
 
-TORN_INDEX = re.compile(r"hnsw|pickle", re.IGNORECASE)
-TORN_BUG = (
-    "a kill while Chroma saves its HNSW files leaves them torn, and every later write to the store fails"
-)
-TORN_REASON = f"known bug: {TORN_BUG} (test_ingest_recovers_from_a_torn_chroma_index reproduces it)"
-
-
-def xfail_if_torn(error: str) -> None:
-    """Mark the test as an expected failure when ``error`` is Chroma's torn-index error (a known bug)."""
-    if TORN_INDEX.search(error):
-        pytest.xfail(TORN_REASON)
-
-
 def kill_once_grown(command: list[str], database: Path, grow_by: int) -> None:
     """Run ``command`` and SIGKILL it once the Chroma database has grown by ``grow_by`` bytes."""
     start = database.stat().st_size if database.exists() else 0
@@ -447,7 +429,6 @@ def kill_once_grown(command: list[str], database: Path, grow_by: int) -> None:
     while not (database.exists() and database.stat().st_size >= start + grow_by):
         if proc.poll() is not None:
             stdout, stderr = proc.communicate()
-            xfail_if_torn(stderr)
             pytest.fail(f"it finished before the kill: {stdout}{stderr}")
         assert time.monotonic() < deadline, "the ingest never wrote enough"
         time.sleep(0.005)
@@ -458,12 +439,8 @@ def kill_once_grown(command: list[str], database: Path, grow_by: int) -> None:
 
 
 def manifest_size(memory: Path) -> int:
-    try:
-        with KnowledgeStore(memory, "knowledge") as store:
-            return len(store.files())
-    except Exception as exc:  # chromadb.errors.InternalError for a torn index
-        xfail_if_torn(str(exc))
-        raise
+    with KnowledgeStore(memory, "knowledge") as store:
+        return len(store.files())
 
 
 @pytest.mark.slow
@@ -486,8 +463,6 @@ def test_an_ingest_killed_mid_way_and_run_again_stores_every_file_exactly_once(
         assert before < finished < CORPUS_FILES
 
     again = subprocess.run([*command, "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    if again.returncode:
-        xfail_if_torn(again.stderr)
     assert again.returncode == 0, again.stderr
     report = IngestReport(**json.loads(again.stdout))
     assert (report.files, report.skipped, report.failed) == (CORPUS_FILES, finished, [])
@@ -518,7 +493,6 @@ def vector_segment(chroma: Path, collection: str) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=f"known bug: {TORN_BUG}")
 def test_ingest_recovers_from_a_torn_chroma_index(tmp_path: Path) -> None:
     """A kill while Chroma saves its HNSW files (every 1000 vectors: header, data, lengths, links, then the
     id map) leaves a new header, half the new data and the old rest. This builds exactly that from two real
