@@ -1,0 +1,103 @@
+"""Config sections for routing, memory, tools and runtime (re-exported by :mod:`tessera.config`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RoutingConfig(_Section):
+    """Tiers of models, small to large, and how far a failing subtask may escalate."""
+
+    tiers: list[str] = Field(default_factory=list)
+    max_escalations: int = Field(1, ge=0, le=10)
+    cooloff_s: float = Field(60.0, ge=0, description="How long an unreachable endpoint stays down.")
+
+
+class MemoryConfig(_Section):
+    """Knowledge base and long-term memory on Chroma, under ``<state_dir>/memory``."""
+
+    retrieval: Literal["hybrid", "dense", "lexical"] | None = Field(
+        None, description="Default: hybrid with an embedder, else lexical (bm25s, no model at all)."
+    )
+    embedder: str | None = Field(
+        None, description="Hub id or local path of a sentence-transformer, or a GGUF embedding model."
+    )
+    chroma_url: str | None = Field(None, description="A `chroma run` server, for several writers.")
+    collection: str = Field("knowledge", pattern=_NAME, min_length=3, max_length=60)
+    chunk_chars: int = Field(1500, ge=200, le=20000, description="Largest chunk, in characters.")
+    chunk_overlap: int = Field(200, ge=0, description="Characters a chunk repeats from the one before.")
+    ignore: list[str] = Field(default_factory=list, description="Extra globs `tessera ingest` skips.")
+    top_k: int = Field(5, ge=1, le=50, description="Chunks the retriever puts in its prompt.")
+    min_similarity: float = Field(
+        0.3, ge=-1, le=1, description="Dense hits below this cosine similarity count as not relevant."
+    )
+    long_term: bool = Field(True, description="Remember task summaries and stated facts across runs.")
+    recall_k: int = Field(3, ge=0, le=20, description="Memories recalled into the planner's context.")
+    scope: Literal["team", "user"] = Field("team", description="Whose memories: the team's, or per $USER.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MemoryConfig:
+        if self.retrieval in ("dense", "hybrid") and not self.embedder:
+            raise ValueError(f"retrieval {self.retrieval!r} needs an 'embedder' (or use 'lexical')")
+        if self.chunk_overlap > self.chunk_chars // 2:
+            raise ValueError("chunk_overlap must be at most half of chunk_chars")
+        return self
+
+    @property
+    def mode(self) -> Literal["hybrid", "dense", "lexical"]:
+        """The retrieval mode in effect."""
+        if self.retrieval is not None:
+            return self.retrieval
+        return "hybrid" if self.embedder else "lexical"
+
+
+class SandboxConfig(_Section):
+    """Limits for running generated code (the ``python`` tool and the coder)."""
+
+    wall_s: float = Field(10.0, gt=0, description="Wall-clock limit per run.")
+    cpu_s: int = Field(10, ge=1, description="CPU-seconds limit per run.")
+    memory_mb: int = Field(512, ge=16, description="Address-space limit per process.")
+    max_processes: int = Field(16, ge=1, description="Processes and threads the code may have.")
+    max_output_kb: int = Field(256, ge=1, description="stdout and stderr are each cut at this size.")
+
+
+class OcrConfig(_Section):
+    """The ``ocr`` tool: tesseract."""
+
+    lang: str = Field("eng", description="Tesseract languages, e.g. eng+deu (Debian: tesseract-ocr-deu).")
+    psm: int | None = Field(None, ge=0, le=13, description="Tesseract page segmentation mode.")
+
+
+class TtsConfig(_Section):
+    """The ``tts`` tool: text to a WAV file."""
+
+    engine: str = Field("espeak-ng", description="espeak-ng, or module:Class of a custom engine.")
+    voice: str = Field("en", description="Engine voice, e.g. en-us.")
+    rate: int = Field(175, ge=20, le=600, description="Words per minute.")
+    output_dir: Path | None = Field(None, description="Default: <state_dir>/outputs.")
+
+
+class ToolsConfig(_Section):
+    """Settings of the built-in tools."""
+
+    python: SandboxConfig = Field(default_factory=lambda: SandboxConfig())
+    ocr: OcrConfig = Field(default_factory=lambda: OcrConfig())
+    tts: TtsConfig = Field(default_factory=lambda: TtsConfig())
+
+
+class RuntimeConfig(_Section):
+    """How the team uses this machine."""
+
+    max_concurrency: int = Field(4, ge=1, le=256, description="Subtasks in flight at once.")
+    memory_budget_mb: int | None = Field(
+        None, ge=1, description="RAM for loaded models; default: 70% of physical memory."
+    )
