@@ -27,7 +27,7 @@ from tessera.errors import UserError
 from tessera.events import Done, Event
 from tessera.graphs.build import checkpoint_serde, graph_builder, sqlite_checkpointer
 from tessera.graphs.nodes import RunContext, default_output_dir
-from tessera.graphs.state import TeamState, fresh_state
+from tessera.graphs.state import TeamState, fresh_state, next_history
 from tessera.models.pool import ModelPool
 from tessera.types import Approval, Plan, RunResult, RunStatus, SubtaskResult, Timings, union_length
 
@@ -201,6 +201,9 @@ class Team:
         started = time.monotonic()
         async with self._checkpointed(thread if named or thread in self._memory_threads else None) as graph:
             payload: Any = start
+            if start is not None and named:  # a new task on a thread sees the thread's earlier turns
+                previous = await graph.aget_state(config)  # type: ignore[arg-type]
+                payload = {**start, "history": next_history(previous.values or {})}
             if start is None:
                 payload = await self._resume_payload(graph, config, thread, ctx, approval, approve)
                 if isinstance(payload, RunResult):

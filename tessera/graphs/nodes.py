@@ -28,7 +28,7 @@ from tessera.agents.kinds import check_specialists, execute, specialist_class
 from tessera.agents.planner import make_plan, validate_plan
 from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
-from tessera.graphs.state import TeamState
+from tessera.graphs.state import TeamState, conversation
 from tessera.tools.base import ToolEnv, resolve_tool
 from tessera.types import Approval, Subtask, SubtaskResult, fill_references, union_length
 
@@ -119,8 +119,13 @@ class TeamNodes:
         if state.get("replan_reason"):
             context = f"{context}\n\nReplan because: {state['replan_reason']}"
         memories = await self._recall(state) if not state.get("replans") else []
-        if memories:
-            context = "Relevant memories from earlier tasks:\n" + "\n".join(f"- {m}" for m in memories)
+        earlier = [
+            conversation(state.get("history") or []),
+            "Relevant memories from earlier tasks:\n" + "\n".join(f"- {m}" for m in memories)
+            if memories
+            else "",
+        ]
+        context = "\n\n".join(part for part in [*earlier, context or ""] if part) or None
         started = time.monotonic()
         outcome = await make_plan(
             self.pool.get(planner.model),
@@ -314,7 +319,7 @@ class TeamNodes:
         model = self.pool.get(settings.model or self.config.planner.model)
         messages = [
             SystemMessage(content=settings.system_prompt or ANSWER_PROMPT),
-            HumanMessage(content=f"Task: {state['task']}\n\n{_previous_results(state)}"),
+            HumanMessage(content=_answer_prompt(state)),
         ]
         started = time.monotonic()
         try:
@@ -333,6 +338,12 @@ class TeamNodes:
 def default_output_dir(config: TeamConfig) -> Path:
     """Where tools write files when the run does not say: ``tools.tts.output_dir`` or the state dir."""
     return config.tools.tts.output_dir or config.resolved_state_dir / "outputs"
+
+
+def _answer_prompt(state: TeamState) -> str:
+    earlier = conversation(state.get("history") or [])
+    task = f"Task: {state['task']}\n\n{_previous_results(state)}"
+    return f"{earlier}\n\n{task}" if earlier else task
 
 
 def _previous_results(state: TeamState) -> str:

@@ -6,11 +6,12 @@ A thread keeps its state between runs, so a new task on an old thread starts by 
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from collections.abc import Mapping
+from typing import Annotated, Any, TypedDict
 
 from tessera.types import Plan, SubtaskResult
 
-__all__ = ["TeamState", "add_notes", "fresh_state", "merge_results"]
+__all__ = ["TeamState", "add_notes", "conversation", "fresh_state", "merge_results", "next_history"]
 
 
 def merge_results(
@@ -45,12 +46,20 @@ class TeamState(TypedDict, total=False):
     notes: Annotated[list[str], add_notes]
     planning_s: float
     answer: str
+    history: list[dict[str, str]]
+    """Earlier turns of the conversation on this thread, oldest first: ``{"user": ..., "assistant": ...}``."""
 
 
-def fresh_state(task: str) -> TeamState:
-    """The input that starts ``task`` from scratch, on a new thread or an old one."""
+MAX_TURNS = 6
+"""How many earlier turns of a thread the planner and the answer model see."""
+_TURN_CHARS = 600
+
+
+def fresh_state(task: str, history: list[dict[str, str]] | None = None) -> TeamState:
+    """The input that starts ``task`` from scratch, on a new thread or an old one (``history``: its turns)."""
     return {
         "task": task,
+        "history": list(history or [])[-MAX_TURNS:],
         "plan": None,
         "results": None,  # type: ignore[typeddict-item]  # reset, see merge_results
         "replans": 0,
@@ -60,3 +69,27 @@ def fresh_state(task: str) -> TeamState:
         "planning_s": 0.0,
         "answer": "",
     }
+
+
+def next_history(previous: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The history a new task on a thread starts with: the thread's, plus its last task if it was answered."""
+    turns = [t for t in previous.get("history") or [] if isinstance(t, dict)]
+    task, answer = previous.get("task"), previous.get("answer")
+    if isinstance(task, str) and isinstance(answer, str) and task and answer:
+        turns.append({"user": _clip(task), "assistant": _clip(answer)})
+    return turns[-MAX_TURNS:]
+
+
+def conversation(history: list[dict[str, str]]) -> str:
+    """Earlier turns as prompt context (empty when there are none)."""
+    if not history:
+        return ""
+    lines = ["Conversation so far:"]
+    for turn in history:
+        lines += [f"User: {turn.get('user', '')}", f"Assistant: {turn.get('assistant', '')}"]
+    return "\n".join(lines)
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _TURN_CHARS else text[: _TURN_CHARS - 1] + "…"
