@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from tessera._cli_common import json_option, load_team_file, team_option
+from tessera._cli_init import completion, init
 from tessera._cli_memory import bench_retrieval, ingest, memory, search
 from tessera._version import __version__
 
@@ -28,12 +29,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="tessera")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show a traceback for errors (same as TESSERA_DEBUG=1).")
+def cli(debug: bool) -> None:
     """Tessera: teams of small specialist models.
 
     A planner model breaks each task into subtasks; small local models (GGUF on llama.cpp) do them,
     in parallel where they can, and bigger or remote models step in only when needed.
     """
+    if debug:
+        os.environ["TESSERA_DEBUG"] = "1"
 
 
 @cli.command()
@@ -297,6 +301,8 @@ def bench_humaneval(
         click.echo(f"  {failure.task_id}: {failure.reason}")
 
 
+cli.add_command(init)
+cli.add_command(completion)
 cli.add_command(ingest)
 cli.add_command(search)
 cli.add_command(memory)
