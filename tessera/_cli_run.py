@@ -69,6 +69,12 @@ def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> No
             err=True,
         )
     if result.status in ("failed", "rejected"):
+        if not as_json:
+            failed = [sub for sub in result.subtasks if sub.status != "done"]
+            finished = len(result.subtasks) - len(failed)
+            click.echo(f"  {finished} subtasks finished, {len(failed)} did not", err=True)
+            for note in result.notes:
+                click.echo(f"  note: {note}", err=True)
         sys.exit(1)
 
 
