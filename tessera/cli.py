@@ -197,6 +197,16 @@ def resume(
     finish(result, as_json)
 
 
+@cli.command()
+@team_option
+@click.option("--thread", "thread_id", default=None, help="Conversation to continue (default: a new one).")
+def chat(team_file: Path, thread_id: str | None) -> None:
+    """Talk to the team: each line is a task on one conversation thread. /help lists the commands."""
+    from tessera.repl import chat as run_chat
+
+    run_chat(load_team_file(team_file), thread_id)
+
+
 @cli.group()
 def models() -> None:
     """The team's models: where they come from and whether they are loaded."""
