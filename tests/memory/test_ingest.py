@@ -459,14 +459,17 @@ def test_an_ingest_killed_mid_way_and_run_again_stores_every_file_exactly_once(
     for grow_by in kills:
         kill_once_grown([*command, "-q"], memory / "chroma" / "chroma.sqlite3", grow_by)
         assert not (memory / "lexical" / "knowledge").exists()
+        # a fresh reader may not yet see the killed writer's last logged batch (Chroma applies its log
+        # on the next write), so the counts seen here are lower bounds
         finished, before = manifest_size(memory), finished
-        assert before < finished < CORPUS_FILES
+        assert before <= finished < CORPUS_FILES
 
     again = subprocess.run([*command, "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     report = IngestReport(**json.loads(again.stdout))
-    assert (report.files, report.skipped, report.failed) == (CORPUS_FILES, finished, [])
-    assert report.ingested == CORPUS_FILES - finished
+    assert (report.files, report.failed) == (CORPUS_FILES, [])
+    assert finished <= report.skipped < CORPUS_FILES
+    assert report.ingested == CORPUS_FILES - report.skipped
 
     with KnowledgeBase(memory, "knowledge") as kb:
         verify_stored_exactly_once(kb.store, corpus)
