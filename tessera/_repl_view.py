@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tessera.events import Event
     from tessera.types import Plan, RunResult, SubtaskResult
 
-__all__ = ["RunView", "critical_path", "footer", "plan_tree", "trace_view"]
+__all__ = ["RunView", "StreamedReply", "critical_path", "footer", "plan_tree", "trace_view"]
 
 STATE_STYLES = {
     "queued": "dim",
@@ -32,6 +32,7 @@ STATE_STYLES = {
     "done": "green",
     "failed": "bold red",
     "skipped": "magenta",
+    "cancelled": "yellow",
 }
 INSTRUCTION_CHARS = 64
 
@@ -61,6 +62,8 @@ class RunView:
     replans: list[str] = field(default_factory=list)
     fallback: bool = False
     result: RunResult | None = None
+    markdown: bool = True
+    """Draw the answer as markdown (a terminal); else as plain text."""
 
     def apply(self, event: Event) -> None:
         """Fold one event into the view."""
@@ -87,13 +90,20 @@ class RunView:
             for sub in event.result.subtasks:
                 self.states[sub.id] = _finished(sub, self.states.get(sub.id))
 
+    def cancel(self) -> None:
+        """Ctrl-C: what was queued or running is now cancelled."""
+        now = time.time()
+        for state in self.states.values():
+            if state.status in ("queued", "running"):
+                state.status, state.ended = "cancelled", now if state.started else None
+
     def __rich__(self) -> RenderableType:
         """The live frame: a spinner until the plan is in, then the tree and the answer so far."""
         if self.plan is None:
             return Spinner("dots", Text(" planning…", style="dim"))
         parts: list[RenderableType] = [plan_tree(self.plan, self.states, self._label()), Text("")]
         if self.answer:
-            parts.append(Markdown(self.answer))
+            parts.append(self._answer())
         elif all(s.status in ("done", "failed", "skipped") for s in self.states.values()):
             parts.append(Spinner("dots", Text(" writing the answer…", style="dim")))
         return Group(*parts)
@@ -104,10 +114,13 @@ class RunView:
         if self.plan is not None:
             parts += [plan_tree(self.plan, self.states, self._label()), Text("")]
         if self.answer:
-            parts.append(Markdown(self.answer))
+            parts.append(self._answer())
         if self.result is not None:
             parts.append(footer(self.result))
         return Group(*parts)
+
+    def _answer(self) -> RenderableType:
+        return Markdown(self.answer) if self.markdown else Text(self.answer)
 
     def _label(self) -> str:
         label = "plan"
@@ -116,6 +129,18 @@ class RunView:
         if self.replans:
             label += f" (replan {len(self.replans)}: {self.replans[-1]})"
         return label
+
+
+class StreamedReply:
+    """A reply being written (``/model``), drawn as markdown; a spinner until the first token."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+
+    def __rich__(self) -> RenderableType:
+        if not self.pieces:
+            return Spinner("dots", Text(" thinking…", style="dim"))
+        return Markdown("".join(self.pieces))
 
 
 def _finished(sub: SubtaskResult, before: SubtaskState | None) -> SubtaskState:

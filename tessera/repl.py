@@ -21,16 +21,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import click
-from rich.console import Console, RenderableType
+from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
-from rich.spinner import Spinner
 from rich.text import Text
 
 from tessera._async import iterate_sync
 from tessera._cli_run import read_plan
 from tessera._repl_commands import run_command
-from tessera._repl_view import RunView, plan_tree
+from tessera._repl_view import RunView, StreamedReply, plan_tree
 from tessera.errors import TesseraError, UserError
 from tessera.team import Team
 from tessera.types import Approval, Plan
@@ -43,6 +42,7 @@ __all__ = ["Chat", "Turn", "chat"]
 
 REFRESH_PER_SECOND = 8
 KEYS_HINT = "Enter sends, Esc-Enter (or Meta-Enter) adds a line. /help for commands, Ctrl-D to exit"
+PIPED_HINT = "reading lines from stdin (each a task or a /command); /help for commands"
 
 
 @dataclass
@@ -109,18 +109,6 @@ async def _run_events(
             await runner
 
 
-class _Streamed:
-    """A reply being written, drawn as markdown (a spinner until the first token)."""
-
-    def __init__(self) -> None:
-        self.pieces: list[str] = []
-
-    def __rich__(self) -> RenderableType:
-        if not self.pieces:
-            return Spinner("dots", Text(" thinking…", style="dim"))
-        return Markdown("".join(self.pieces))
-
-
 class Chat:
     """One conversation with a team: its thread, the last run, the transcript, and the modes.
 
@@ -166,7 +154,7 @@ class Chat:
             f"thread {self.thread}  [dim](tessera chat --thread {self.thread} continues it)[/dim]"
             + ("  [yellow]plans need approval[/yellow]" if config.planner.approve else "")
         )
-        self.console.print(f"[dim]{KEYS_HINT}[/dim]")
+        self.console.print(f"[dim]{KEYS_HINT if self.interactive else PIPED_HINT}[/dim]")
 
     def handle(self, line: str) -> None:
         """One line of input: a slash command, or a task (or, with ``/model``, a prompt)."""
@@ -181,7 +169,7 @@ class Chat:
             else:
                 self.run_task(text)
         except TesseraError as exc:
-            self.console.print(Text(f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", "red"))
+            self.console.print(Text(f"error: {(str(exc).splitlines() or [type(exc).__name__])[0]}", "red"))
         except Exception as exc:  # noqa: BLE001 - a bug must not end the conversation
             if os.environ.get("TESSERA_DEBUG"):
                 raise
@@ -189,7 +177,7 @@ class Chat:
 
     def run_task(self, task: str) -> None:
         """Run ``task`` on the conversation's thread with a live view; Ctrl-C cancels it."""
-        view = RunView(task)
+        view = RunView(task, markdown=self.console.is_terminal)
         self.last = view
         ask = self.interactive and self.config.planner.approve
         events = cast(  # a generator: closing it cancels the run
@@ -203,14 +191,14 @@ class Chat:
                     if live:
                         live.stop()
                     item.answer(self.decide(item.plan))
-                    if live:
-                        live.start()
+                    live = self._live(view)  # a new one: a restarted Live would erase the question
                 else:
                     view.apply(item)
-        except (KeyboardInterrupt, click.exceptions.Abort):
+        except (KeyboardInterrupt, EOFError):
             if live:
                 live.stop()
             events.close()
+            view.cancel()
             self.console.print(view.final())
             self.console.print(Text("cancelled: the run was stopped (Ctrl-C)", "yellow"))
             return
@@ -237,7 +225,7 @@ class Chat:
         from tessera.models.prompt import run_prompt
 
         assert self.model is not None
-        reply = _Streamed()
+        reply = StreamedReply()
         live = self._live(reply)
         try:
             result = run_prompt(
@@ -251,7 +239,7 @@ class Chat:
         finally:
             if live:
                 live.stop()
-        self.console.print(Markdown(result.text))
+        self.console.print(Markdown(result.text) if self.console.is_terminal else Text(result.text))
         rate = f", {result.tokens_per_s:,.1f} tokens/s" if result.tokens_per_s else ""
         self.console.print(
             Text(f"{result.model}: {result.tokens} tokens in {result.seconds:.2f}s{rate}", style="dim")
@@ -264,13 +252,13 @@ class Chat:
 
         self.console.print(plan_tree(plan, label="proposed plan"))
         while True:
-            choice = click.prompt(
-                "[a]ccept, [e]dit or [r]eject?", type=click.Choice(["a", "e", "r"]), default="a"
-            )
-            if choice == "a":
+            choice = self.question("[a]ccept, [e]dit or [r]eject? [a] ").lower() or "a"
+            if choice in ("a", "accept"):
                 return Approval.accept()
-            if choice == "r":
-                return Approval.reject(click.prompt("reason", default="", show_default=False))
+            if choice in ("r", "reject"):
+                return Approval.reject(self.question("reason: "))
+            if choice not in ("e", "edit"):
+                continue
             try:
                 edited = self._edit(plan)
             except UserError as exc:
@@ -282,6 +270,12 @@ class Chat:
                 return Approval.edit(edited)
             self.console.print(Text("the edited plan cannot run: " + "; ".join(problems), "red"))
 
+    def question(self, text: str) -> str:
+        """One line from the terminal, in raw mode: Ctrl-C is a key there, so it always cancels."""
+        from prompt_toolkit import prompt
+
+        return prompt(text).strip()
+
     def _edit(self, plan: Plan) -> Plan:
         path = self.config.resolved_state_dir / f"plan-{self.thread}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,7 +284,7 @@ class Chat:
             click.edit(filename=str(path), extension=".json")
         except click.ClickException as exc:  # no usable editor: take the plan inline
             self.console.print(Text(f"{exc.format_message()}; paste the plan as one line of JSON", "dim"))
-            path.write_text(click.prompt("plan"), encoding="utf-8")
+            path.write_text(self.question("plan: "), encoding="utf-8")
         return read_plan(path)
 
     def _live(self, renderable: Any) -> Live | None:
@@ -357,4 +351,7 @@ def _prompt_loop(session: Chat) -> None:
             continue
         except EOFError:
             break
-        session.handle(line)
+        try:
+            session.handle(line)
+        except KeyboardInterrupt:  # a second Ctrl-C while a run was stopping, or during a command
+            session.console.print(Text("interrupted", "yellow"))

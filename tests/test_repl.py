@@ -149,6 +149,22 @@ def test_slash_commands(screen: Screen) -> None:
     out = screen.ask("/frobnicate now", "/help lists them")
     assert "unknown command /frobnicate; /help lists them" in out
     screen.ask("/help", "/exit")
+
+
+def test_model_mode_save_and_exit(screen: Screen, tmp_path: Path) -> None:
+    screen.run(TASK)
+    screen.child.send("/model worker\r")
+    screen.wait("talking to worker directly")
+    screen.wait("repl[worker]>")
+    screen.child.send("Hello model.\r")
+    out = screen.wait(" tokens in ") + screen.wait("repl[worker]>")
+    assert "did: Hello model." in out and re.search(r"worker: \d+ tokens in \d+\.\d\ds", out), out
+    screen.ask("/model", "back to the team")
+    saved = tmp_path / "chat.md"
+    screen.ask(f"/save {saved}", "saved 2 turns")
+    text = saved.read_text(encoding="utf-8")
+    assert f"## You\n\n{TASK}\n\n## repl\n\ndid: Write a haiku" in text
+    assert "## You\n\nHello model.\n\n## worker\n\ndid: Hello model." in text
     screen.child.send("/exit\r")
     screen.child.expect(pexpect.EOF, timeout=20)
 
@@ -172,7 +188,7 @@ def test_ctrl_c_cancels_the_run_and_keeps_the_repl(screen: Screen, env: dict[str
     out = screen.wait("cancelled: the run was stopped")
     screen.wait(PROMPT)
     assert time.monotonic() - started < 10, "the cancelled run should stop at once, not when it ends"
-    assert "s1 general" in out
+    assert re.search(r"s1 general\s+cancelled\s+worker", out), out
     out = screen.run(TASK)
     assert re.search(r"s2 general\s+done", out), out
     assert len(planner_saw(env)) == 2
@@ -224,6 +240,12 @@ def test_plan_approval_accept_edit_reject(team: Path, env: dict[str, str]) -> No
         screen.child.send("not today\r")
         out = screen.wait(PROMPT)
         assert "rejected · total" in out and "not today" in out, out
+
+        screen.child.send(TASK + "\r")
+        screen.wait("[r]eject?")
+        screen.child.sendcontrol("c")
+        assert "s2 general  cancelled" in screen.wait("cancelled: the run was stopped")
+        screen.wait(PROMPT)
     finally:
         screen.close()
 
@@ -244,6 +266,22 @@ def test_piped_stdin_runs_each_line_plainly(team: Path, env: dict[str, str]) -> 
     assert "did: Write a haiku about tea." in proc.stdout
     assert "critical path  s1 → s2" in proc.stdout
     assert "unknown command /nope; /help lists them" in proc.stdout
+
+
+def test_thread_option_continues_a_conversation(team: Path, env: dict[str, str]) -> None:
+    for task in (TASK, "And again?"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tessera.cli", "chat", "--team", str(team), "--thread", "talk-1"],
+            input=task + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=REPO,
+        )
+        assert proc.returncode == 0 and "thread talk-1" in proc.stdout, proc.stdout + proc.stderr
+    first, second = planner_saw(env)
+    assert "Conversation so far:" not in first and f"User: {TASK}" in second
 
 
 def test_chat_help_is_fast() -> None:
