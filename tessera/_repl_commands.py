@@ -55,11 +55,14 @@ def show_team(chat: Chat, _: str) -> None:
     specialists = Table("specialist", "kind", "model", "description", box=None, pad_edge=False)
     for name, spec in config.specialists.items():
         specialists.add_row(name, spec.kind, spec.model or f"tool: {spec.tool}", spec.description)
-    models = Table("model", "backend", "source", box=None, pad_edge=False)
+    models = Table("model", "backend", "source", "loaded", box=None, pad_edge=False)
+    loaded = {status.name: status for status in chat.team.pool.status()}
     for name, model in config.models.items():
         source = getattr(model, "callable", None) or getattr(model, "path", None)
         source = source or getattr(model, "repo", None) or getattr(model, "base_url", "")
-        models.add_row(name, model.backend, str(source))
+        status = loaded.get(name)
+        state = "-" if model.backend != "llama_cpp" else ("yes" if status and status.loaded else "no")
+        models.add_row(name, model.backend, str(source), state)
     chat.console.print(specialists)
     chat.console.print(models)
     _say(chat, f"planner: {config.planner.model}; approve plans: {'on' if config.planner.approve else 'off'}")
