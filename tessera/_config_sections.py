@@ -20,6 +20,10 @@ class RoutingConfig(_Section):
     tiers: list[str] = Field(default_factory=list)
     max_escalations: int = Field(1, ge=0, le=10)
     cooloff_s: float = Field(60.0, ge=0, description="How long an unreachable endpoint stays down.")
+    difficulty: str | None = Field(
+        None,
+        description="module:function(instruction, dependencies) -> 0..1, instead of the built-in estimate.",
+    )
 
 
 class MemoryConfig(_Section):

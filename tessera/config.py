@@ -161,8 +161,6 @@ class SpecialistConfig(_Section):
                 raise ValueError("kind 'tool' needs 'tool' (e.g. tool: ocr) and no 'model'")
         elif self.tool is not None:
             raise ValueError("'tool' is for kind: tool; list the tools a model may call under 'tools'")
-        elif self.model is None and self.kind in ("general", "coder"):
-            raise ValueError(f"kind {self.kind!r} needs a 'model'")
         return self
 
 
@@ -296,6 +294,10 @@ def _check_references(config: TeamConfig) -> list[str]:
         if not re.match(_NAME, name):
             problems.append(f"specialists.{name}: invalid name (letters, digits, '_', '-', '.')")
         model_ref(f"specialists.{name}.model", spec.model)
+        if spec.model is None and spec.kind in ("general", "coder") and not config.routing.tiers:
+            problems.append(
+                f"specialists.{name}: kind {spec.kind!r} needs a 'model' (or routing.tiers to route it)"
+            )
         if spec.min_tier is not None and spec.min_tier not in config.routing.tiers:
             tiers = config.routing.tiers
             problems.append(

@@ -60,6 +60,13 @@ class SubtaskResult(BaseModel):
     specialist: str
     model: str | None = None
     tier: str | None = None
+    """The routing tier (model) it finished on; None for a pinned model."""
+    route: str | None = None
+    """Why routing chose its first tier."""
+    escalations: list[str] = Field(default_factory=list)
+    """One line per escalation: ``small -> medium: <why small failed>``."""
+    cost: float = 0.0
+    """Relative cost: tokens / 1000 x the model's ``cost``."""
     status: Status
     output: str = ""
     attempts: int = 0

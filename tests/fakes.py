@@ -68,3 +68,24 @@ def scribe(messages: list[dict[str, Any]], **_: Any) -> Any:
     yield "scribe"
     yield f"({messages[0]['content'][:12]})"
     yield ": " + str(messages[-1]["content"].count("\n[")) + " results"
+
+
+def broken(messages: list[dict[str, Any]], **_: Any) -> str:
+    """A model that always fails (for escalation tests)."""
+    raise RuntimeError("this tier cannot do it")
+
+
+def hang(messages: list[dict[str, Any]], **_: Any) -> str:
+    """A model that never answers in time."""
+    time.sleep(3)
+    return "too late"
+
+
+def wrong_add(messages: list[dict[str, Any]], **_: Any) -> str:
+    """A coder model whose code runs but fails its tests."""
+    return "```python\ndef add(a, b):\n    return a - b\n```"
+
+
+def right_add(messages: list[dict[str, Any]], **_: Any) -> str:
+    """A coder model whose code passes."""
+    return "```python\ndef add(a, b):\n    return a + b\n```"

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from tessera.agents.base import SpecialistContext
 from tessera.agents.kinds import check_specialists, execute, specialist_class
 from tessera.agents.planner import make_plan, validate_plan
+from tessera.agents.router import Router, RoutingHistory
 from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs.state import TeamState, conversation
@@ -110,6 +111,9 @@ class TeamNodes:
         self.config = config
         self.pool = pool
         check_specialists(config)
+        tiers = config.routing.tiers
+        history = RoutingHistory(config.resolved_state_dir / "routing.sqlite") if tiers else None
+        self.router = Router(config, history, difficulty=_difficulty_fn(config))
 
     async def plan(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
         """Ask the planner for a DAG (with one repair, then a fallback)."""
@@ -227,24 +231,43 @@ class TeamNodes:
                 )
             outputs[dep] = upstream.output
         spec = self.config.specialists[subtask.specialist]
+        instruction = fill_references(subtask.instruction, outputs)
+        router = self.router
+        route = router.choose(subtask.specialist, instruction, len(subtask.depends_on))
+        routed = router.routed(subtask.specialist)
+        tier, model_name = route.tier, route.model or spec.model
+        escalations: list[str] = []
         async with ctx.slots:
             started = time.time()
-            model_name = spec.model
             emit(
                 SubtaskStarted(
                     id=subtask.id, specialist=subtask.specialist, model=model_name, started=started
                 )
             )
             on_token = (lambda text: emit(Token(id=subtask.id, text=text))) if ctx.stream_tokens else None
-            specialist = self._context(subtask.specialist, ctx, on_token)
             cls = specialist_class(spec.kind, where=f"specialists.{subtask.specialist}.kind")
-            run = await execute(cls, specialist, fill_references(subtask.instruction, outputs))
+            while True:
+                specialist = self._context(subtask.specialist, ctx, on_token, model_name)
+                run = await execute(cls, specialist, instruction)
+                ctx.spans.extend(run.spans)
+                if not routed or model_name is None:
+                    break
+                await asyncio.to_thread(router.record, subtask.specialist, model_name, run.error is None)
+                limit = self.config.routing.max_escalations
+                if run.error is None or tier + 1 >= len(router.tiers) or len(escalations) >= limit:
+                    break
+                tier += 1
+                escalations.append(f"{model_name} -> {router.tiers[tier]}: {run.error}")
+                model_name = router.tiers[tier]
             ended = time.time()
-        ctx.spans.extend(run.spans)
         return SubtaskResult(
             id=subtask.id,
             specialist=subtask.specialist,
             model=model_name,
+            tier=model_name if routed else None,
+            route=route.reason if routed else None,
+            escalations=escalations,
+            cost=_cost(self.config, model_name, run.tokens),
             status="done" if run.error is None else "failed",
             output=run.output,
             attempts=run.attempts,
@@ -256,14 +279,17 @@ class TeamNodes:
             artifacts=run.artifacts,
         )
 
-    def _context(self, name: str, ctx: RunContext, on_token: Any) -> SpecialistContext:
+    def _context(
+        self, name: str, ctx: RunContext, on_token: Any, model: str | None = None
+    ) -> SpecialistContext:
         spec = self.config.specialists[name]
+        model = model or spec.model
         env = ToolEnv(self.config, ctx.output_dir or default_output_dir(self.config))
         return SpecialistContext(
             name=name,
             spec=spec,
             team=self.config,
-            model=self.pool.get(spec.model) if spec.model else None,
+            model=self.pool.get(model) if model else None,
             tools=[resolve_tool(t, env, where=f"specialists.{name}.tools") for t in spec.tools],
             output_dir=env.output_dir,
             on_token=on_token,
@@ -333,6 +359,22 @@ class TeamNodes:
         finally:
             ctx.spans.append((started, time.monotonic()))
         return {"answer": str(reply.content)}
+
+
+def _difficulty_fn(config: TeamConfig) -> Any:
+    target = config.routing.difficulty
+    if target is None:
+        return None
+    from tessera.models.function import import_object
+
+    return import_object(target, where="routing.difficulty")
+
+
+def _cost(config: TeamConfig, model: str | None, tokens: int) -> float:
+    """Relative cost of ``tokens`` on ``model`` (its ``cost`` per 1k tokens)."""
+    if model is None or model not in config.models:
+        return 0.0
+    return round(config.models[model].cost * max(tokens, 1) / 1000, 6)
 
 
 def default_output_dir(config: TeamConfig) -> Path:

@@ -1,0 +1,185 @@
+"""Tiered routing: the smallest model that can do a subtask, and the next tier up when it cannot.
+
+``routing.tiers`` lists models small to large. A specialist with no ``model`` of its own is routed; one with
+a ``model`` is pinned to it. The first tier of a routed subtask is the highest of:
+
+- its specialist's floor (``min_tier``);
+- the smallest tier whose ``max_prompt_tokens`` fits the prompt (about 4 characters a token);
+- a difficulty estimate (cheap features of the instruction: length, dependencies, hard words), or a user
+  ``routing.difficulty: module:function`` returning 0..1;
+- calibration: the lowest tier at which this specialist has succeeded often enough in recorded runs
+  (``<state_dir>/routing.sqlite``), so the router learns the user's own workload.
+
+Every decision has a one-line reason. A failure escalates one tier up, at most ``routing.max_escalations``
+times (see :mod:`tessera.graphs.nodes`).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tessera.config import TeamConfig
+
+__all__ = ["Route", "Router", "RoutingHistory", "estimate_difficulty"]
+
+CHARS_PER_TOKEN = 4
+MIN_RUNS = 3
+"""Recorded runs of a specialist at a tier before calibration trusts its success rate there."""
+GOOD_ENOUGH = 0.8
+"""Success rate at which calibration starts a specialist at that tier."""
+_HARD = re.compile(
+    r"\b(prove|proof|optimi[sz]e|refactor|architect|design|analy[sz]e|derive|complex|concurrent|"
+    r"distributed|algorithm|debug|security|legal|compare|trade-?offs?|step[- ]by[- ]step)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a subtask runs first, and why."""
+
+    tier: int
+    """Index into ``routing.tiers`` (or -1 for a pinned model)."""
+    model: str
+    reason: str
+
+
+def estimate_difficulty(instruction: str, dependencies: int = 0) -> float:
+    """A cheap 0..1 difficulty: longer instructions, more inputs and hard words score higher."""
+    words = len(instruction.split())
+    hard = len(_HARD.findall(instruction))
+    score = min(words / 400, 0.4) + min(dependencies * 0.1, 0.2) + min(hard * 0.15, 0.4)
+    return round(min(score, 1.0), 3)
+
+
+class RoutingHistory:
+    """Successes and failures per (specialist, tier model), kept in SQLite under the team's state dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS outcomes"
+                " (specialist TEXT, model TEXT, ok INTEGER, at REAL, cost REAL)"
+            )
+            self._db = db
+        return self._db
+
+    def record(self, specialist: str, model: str, ok: bool, cost: float = 0.0) -> None:
+        """Remember one attempt's outcome."""
+        with self._lock:
+            self._conn().execute(
+                "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?)", (specialist, model, int(ok), time.time(), cost)
+            )
+
+    def rates(self, specialist: str, last: int = 50) -> dict[str, tuple[int, float]]:
+        """Per model: (attempts, success rate) over this specialist's ``last`` attempts there."""
+        if not self.path.exists() and self._db is None:
+            return {}
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT model, ok FROM outcomes WHERE specialist = ? ORDER BY rowid DESC", (specialist,)
+                )
+                .fetchall()
+            )
+        seen: dict[str, list[int]] = {}
+        for model, ok in rows:
+            if len(seen.setdefault(model, [])) < last:
+                seen[model].append(ok)
+        return {model: (len(oks), sum(oks) / len(oks)) for model, oks in seen.items()}
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+class Router:
+    """Chooses each routed subtask's first tier (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: TeamConfig,
+        history: RoutingHistory | None = None,
+        difficulty: Callable[[str, int], float] | None = None,
+    ) -> None:
+        self.config = config
+        self.tiers = list(config.routing.tiers)
+        self.history = history
+        self.difficulty = difficulty or estimate_difficulty
+        self._rates: dict[str, tuple[int, float]] = {}
+
+    def routed(self, specialist: str) -> bool:
+        """Whether ``specialist`` is routed across the tiers (no pinned model, and tiers exist)."""
+        spec = self.config.specialists[specialist]
+        return bool(self.tiers) and spec.model is None and spec.kind != "tool"
+
+    def choose(self, specialist: str, instruction: str, dependencies: int = 0) -> Route:
+        """The first tier for a subtask of ``specialist`` with this (filled-in) instruction."""
+        spec = self.config.specialists[specialist]
+        if not self.routed(specialist):
+            return Route(-1, spec.model or "", "pinned model")
+        reasons: list[tuple[int, str]] = [(0, "smallest tier")]
+        if spec.min_tier is not None:
+            reasons.append((self.tiers.index(spec.min_tier), f"floor {spec.min_tier}"))
+        tokens = len(instruction) // CHARS_PER_TOKEN + 1
+        fits = [i for i, name in enumerate(self.tiers) if _fits(self.config, name, tokens)]
+        if fits and fits[0] > 0:
+            reasons.append((fits[0], f"~{tokens} prompt tokens exceed smaller tiers"))
+        score = self.difficulty(instruction, dependencies)
+        by_difficulty = min(int(score * len(self.tiers)), len(self.tiers) - 1)
+        if by_difficulty > 0:
+            reasons.append((by_difficulty, f"difficulty {score:.2f}"))
+        tier, reason = max(reasons, key=lambda pair: pair[0])
+        hard_floor = max(i for i, why in reasons if i == 0 or why.startswith(("floor", "~")))
+        calibrated = self._calibrated(specialist, hard_floor)
+        if calibrated is not None and calibrated != tier:
+            name = self.tiers[calibrated]
+            runs, rate = self._rates[name]
+            reason = f"calibrated: {rate:.0%} of {runs} recent runs succeeded on {name} ({reason})"
+            tier = calibrated
+        return Route(tier, self.tiers[tier], reason)
+
+    def record(self, specialist: str, model: str, ok: bool) -> None:
+        """Remember how an attempt on ``model`` went, for calibration."""
+        if self.history is not None:
+            self.history.record(specialist, model, ok)
+
+    def _calibrated(self, specialist: str, floor: int) -> int | None:
+        """The lowest tier from ``floor`` up that recorded runs show is good enough; None while a lower
+        tier has too few runs to judge (the static choice stands, and keeps exploring)."""
+        self._rates = self.history.rates(specialist) if self.history is not None else {}
+        for i in range(floor, len(self.tiers)):
+            runs, rate = self._rates.get(self.tiers[i], (0, 0.0))
+            if runs < MIN_RUNS:
+                return None
+            if rate >= GOOD_ENOUGH:
+                return i
+        return None
+
+
+def _fits(config: TeamConfig, model: str, tokens: int) -> bool:
+    limit = config.models[model].max_prompt_tokens
+    n_ctx = getattr(config.models[model], "n_ctx", None)
+    if limit is None and n_ctx:
+        limit = int(n_ctx) * 3 // 4  # leave room for the reply
+    return limit is None or tokens <= limit

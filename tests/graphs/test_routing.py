@@ -1,0 +1,88 @@
+"""Routing in the graph: subtasks run on their tier and escalate one tier up when they fail."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tessera import Team, TeamConfig
+
+from .conftest import plan_for, sub
+
+FN = "tests.fakes:"
+
+
+def team(tiers: dict[str, str], tmp_path: Path, *, max_escalations: int = 2, **specialist: Any) -> Team:
+    data: dict[str, Any] = {
+        "name": "routed",
+        "state_dir": str(tmp_path / "state"),
+        "models": {
+            "planner": {"backend": "function", "callable": FN + "planner"},
+            **{
+                name: {"backend": "function", "callable": FN + fn, "cost": 2**i}
+                for i, (name, fn) in enumerate(tiers.items())
+            },
+        },
+        "planner": {"model": "planner"},
+        "specialists": {"general": {"description": "does anything", **specialist}},
+        "routing": {"tiers": list(tiers), "max_escalations": max_escalations},
+        "memory": {"long_term": False},
+    }
+    return Team(TeamConfig.from_dict(data))
+
+
+def test_an_easy_subtask_runs_on_the_smallest_tier_and_records_the_decision(tmp_path: Path) -> None:
+    task = plan_for("route easy", sub("a", "Write a haiku."))
+    result = team({"small": "echo", "large": "echo"}, tmp_path).run(task)
+    a = result.subtasks[0]
+    assert (a.status, a.model, a.tier, a.route, a.escalations) == (
+        "done",
+        "small",
+        "small",
+        "smallest tier",
+        [],
+    )
+    assert a.cost > 0
+
+
+def test_an_exception_escalates_one_tier_up(tmp_path: Path) -> None:
+    task = plan_for("route exception", sub("a", "Write a haiku."))
+    a = team({"small": "broken", "medium": "echo", "large": "echo"}, tmp_path).run(task).subtasks[0]
+    assert (a.status, a.tier) == ("done", "medium")
+    assert a.escalations == ["small -> medium: RuntimeError: this tier cannot do it"]
+    with sqlite3.connect(tmp_path / "state" / "routing.sqlite") as db:  # both attempts are recorded
+        rows = db.execute("SELECT model, ok FROM outcomes ORDER BY rowid").fetchall()
+    assert rows == [("small", 0), ("medium", 1)]
+
+
+def test_a_timeout_escalates(tmp_path: Path) -> None:
+    task = plan_for("route timeout", sub("a", "Write a haiku."))
+    routed = team({"small": "hang", "large": "echo"}, tmp_path, timeout_s=0.3, max_attempts=1)
+    a = routed.run(task).subtasks[0]
+    assert (a.status, a.tier) == ("done", "large")
+    assert a.escalations == ["small -> large: timed out after 0.3s"]
+
+
+def test_code_that_fails_its_tests_escalates(tmp_path: Path) -> None:
+    task = plan_for("route code", sub("a", "Write add(a, b).\nTests:\nassert add(1, 2) == 3"))
+    coder = team({"small": "wrong_add", "large": "right_add"}, tmp_path, kind="coder", max_attempts=1)
+    a = coder.run(task).subtasks[0]
+    assert (a.status, a.tier) == ("done", "large")
+    assert len(a.escalations) == 1 and a.escalations[0].startswith("small -> large: ")
+    assert "a + b" in a.artifacts["code"]
+
+
+def test_escalations_stop_at_the_bound(tmp_path: Path) -> None:
+    task = plan_for("route bound", sub("a", "Write a haiku."))
+    tiers = {"t1": "broken", "t2": "broken", "t3": "echo"}
+    a = team(tiers, tmp_path, max_escalations=1).run(task).subtasks[0]
+    assert (a.status, a.tier, len(a.escalations)) == ("failed", "t2", 1)
+    b = team(tiers, tmp_path / "two", max_escalations=2).run(task).subtasks[0]
+    assert (b.status, b.tier, len(b.escalations)) == ("done", "t3", 2)
+
+
+def test_a_pinned_specialist_never_escalates(tmp_path: Path) -> None:
+    task = plan_for("route pinned", sub("a", "Write a haiku."))
+    a = team({"small": "broken", "large": "echo"}, tmp_path, model="small").run(task).subtasks[0]
+    assert (a.status, a.model, a.tier, a.escalations) == ("failed", "small", None, [])
