@@ -48,6 +48,8 @@ def follow(events: Iterator[Event]) -> RunResult:
 def _subtask_line(sub: SubtaskResult) -> str:
     took = f"{sub.ended - sub.started:.2f}s" if sub.started and sub.ended else "-"
     extra = f"  {sub.error}" if sub.error else ""
+    if sub.route:
+        extra += f"  [route: {sub.route}" + "".join(f"; {e}" for e in sub.escalations) + "]"
     return f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}"
 
 

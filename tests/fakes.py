@@ -89,3 +89,8 @@ def wrong_add(messages: list[dict[str, Any]], **_: Any) -> str:
 def right_add(messages: list[dict[str, Any]], **_: Any) -> str:
     """A coder model whose code passes."""
     return "```python\ndef add(a, b):\n    return a + b\n```"
+
+
+def hard(instruction: str, dependencies: int) -> float:
+    """A ``routing.difficulty`` that sends everything to the largest tier."""
+    return 0.99

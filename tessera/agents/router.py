@@ -35,6 +35,11 @@ MIN_RUNS = 3
 """Recorded runs of a specialist at a tier before calibration trusts its success rate there."""
 GOOD_ENOUGH = 0.8
 """Success rate at which calibration starts a specialist at that tier."""
+_DOWN: dict[str, float] = {}
+"""Remote tiers in cool-off: model name -> monotonic time it may be tried again (shared by the process)."""
+_UNREACHABLE = re.compile(
+    r"time(d)? ?out|timeout|connect|unreachable|refused|\b5\d\d\b|server error|unavailable", re.IGNORECASE
+)
 _HARD = re.compile(
     r"\b(prove|proof|optimi[sz]e|refactor|architect|design|analy[sz]e|derive|complex|concurrent|"
     r"distributed|algorithm|debug|security|legal|compare|trade-?offs?|step[- ]by[- ]step)\b",
@@ -150,6 +155,13 @@ class Router:
         if by_difficulty > 0:
             reasons.append((by_difficulty, f"difficulty {score:.2f}"))
         tier, reason = max(reasons, key=lambda pair: pair[0])
+        if not self.up(self.tiers[tier]):
+            down = self.tiers[tier]
+            lower = [i for i in range(tier - 1, -1, -1) if self.up(self.tiers[i])]
+            higher = [i for i in range(tier + 1, len(self.tiers)) if self.up(self.tiers[i])]
+            if lower or higher:
+                tier = (lower or higher)[0]
+                return Route(tier, self.tiers[tier], f"{down} is down (cool-off); {reason}")
         hard_floor = max(i for i, why in reasons if i == 0 or why.startswith(("floor", "~")))
         calibrated = self._calibrated(specialist, hard_floor)
         if calibrated is not None and calibrated != tier:
@@ -158,6 +170,27 @@ class Router:
             reason = f"calibrated: {rate:.0%} of {runs} recent runs succeeded on {name} ({reason})"
             tier = calibrated
         return Route(tier, self.tiers[tier], reason)
+
+    def up(self, model: str) -> bool:
+        """False while ``model`` (a remote tier) is in its cool-off after failing to answer."""
+        return _DOWN.get(model, 0.0) <= time.monotonic()
+
+    def mark_down(self, model: str) -> None:
+        """Take a remote tier out of routing for ``routing.cooloff_s`` seconds."""
+        _DOWN[model] = time.monotonic() + self.config.routing.cooloff_s
+
+    def remote(self, model: str) -> bool:
+        """Whether ``model`` is reached over the network (an OpenAI-compatible endpoint)."""
+        return self.config.models[model].backend == "openai"
+
+    def unreachable(self, model: str, error: str | None) -> bool:
+        """Whether ``model`` failed because its endpoint is down or slow (not because the task is hard)."""
+        return bool(error) and self.remote(model) and bool(_UNREACHABLE.search(error or ""))
+
+    def fallback(self, tried: list[str]) -> str | None:
+        """The best local tier not tried yet, for work whose remote tier is down."""
+        local = [t for t in self.tiers if not self.remote(t) and t not in tried and self.up(t)]
+        return local[-1] if local else None
 
     def record(self, specialist: str, model: str, ok: bool) -> None:
         """Remember how an attempt on ``model`` went, for calibration."""

@@ -237,6 +237,7 @@ class TeamNodes:
         routed = router.routed(subtask.specialist)
         tier, model_name = route.tier, route.model or spec.model
         escalations: list[str] = []
+        tried: list[str] = []
         async with ctx.slots:
             started = time.time()
             emit(
@@ -253,10 +254,21 @@ class TeamNodes:
                 if not routed or model_name is None:
                     break
                 await asyncio.to_thread(router.record, subtask.specialist, model_name, run.error is None)
-                limit = self.config.routing.max_escalations
-                if run.error is None or tier + 1 >= len(router.tiers) or len(escalations) >= limit:
+                tried.append(model_name)
+                if run.error is None:
                     break
-                tier += 1
+                if router.unreachable(model_name, run.error):  # the endpoint, not the task: fall back local
+                    router.mark_down(model_name)
+                    fallback = router.fallback(tried)
+                    if fallback is None:
+                        break
+                    escalations.append(f"{model_name} -> {fallback}: down ({run.error})")
+                    tier, model_name = router.tiers.index(fallback), fallback
+                    continue
+                higher = [i for i in range(tier + 1, len(router.tiers)) if router.up(router.tiers[i])]
+                if not higher or len(escalations) >= self.config.routing.max_escalations:
+                    break
+                tier = higher[0]
                 escalations.append(f"{model_name} -> {router.tiers[tier]}: {run.error}")
                 model_name = router.tiers[tier]
             ended = time.time()

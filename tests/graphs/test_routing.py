@@ -86,3 +86,48 @@ def test_a_pinned_specialist_never_escalates(tmp_path: Path) -> None:
     task = plan_for("route pinned", sub("a", "Write a haiku."))
     a = team({"small": "broken", "large": "echo"}, tmp_path, model="small").run(task).subtasks[0]
     assert (a.status, a.model, a.tier, a.escalations) == ("failed", "small", None, [])
+
+
+def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from tessera.agents import router
+
+    router._DOWN.clear()
+    with socket.socket() as silent:  # accepts connections (in the kernel's backlog), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        remote = {
+            "backend": "openai",
+            "base_url": f"http://127.0.0.1:{silent.getsockname()[1]}/v1",
+            "model": "big",
+            "timeout_s": 0.5,
+            "max_retries": 0,
+            "cost": 50,
+        }
+        data: dict[str, Any] = {
+            "name": "remote",
+            "state_dir": str(tmp_path / "state"),
+            "models": {
+                "planner": {"backend": "function", "callable": FN + "planner"},
+                "local": {"backend": "function", "callable": FN + "echo"},
+                "cloud": remote,
+            },
+            "planner": {"model": "planner"},
+            "specialists": {"general": {"description": "does anything", "max_attempts": 1}},
+            "routing": {"tiers": ["local", "cloud"], "difficulty": FN + "hard", "cooloff_s": 60},
+            "memory": {"long_term": False},
+        }
+        t = Team(TeamConfig.from_dict(data))
+        started = time.monotonic()
+        a = t.run(plan_for("route remote", sub("a", "Prove it."))).subtasks[0]
+        assert time.monotonic() - started < 10
+        assert (a.status, a.tier, a.route) == ("done", "local", "difficulty 0.99")
+        assert a.escalations[0].startswith("cloud -> local: down (")
+        started = time.monotonic()
+        b = t.run(plan_for("route remote again", sub("b", "Prove it again."))).subtasks[0]
+        assert time.monotonic() - started < 2  # cool-off: the remote is not tried again
+        assert (b.status, b.tier, b.escalations) == ("done", "local", [])
+        assert b.route == "cloud is down (cool-off); difficulty 0.99"
+    router._DOWN.clear()
