@@ -244,7 +244,7 @@ def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:
     if config.state_dir is not None and not config.state_dir.expanduser().is_absolute():
         config.state_dir = (base_dir / config.state_dir).resolve()
     embedder = config.memory.embedder
-    if embedder and embedder.startswith((".", "~")) or (embedder and (base_dir / embedder).exists()):
+    if embedder and (embedder.startswith((".", "~")) or (base_dir / embedder).exists()):  # a local path
         config.memory.embedder = str((base_dir / Path(embedder).expanduser()).resolve())
     tts = config.tools.tts
     if tts.output_dir is not None and not tts.output_dir.expanduser().is_absolute():

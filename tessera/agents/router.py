@@ -131,7 +131,6 @@ class Router:
         self.tiers = list(config.routing.tiers)
         self.history = history
         self.difficulty = difficulty or estimate_difficulty
-        self._rates: dict[str, tuple[int, float]] = {}
 
     def routed(self, specialist: str) -> bool:
         """Whether ``specialist`` is routed across the tiers (no pinned model, and tiers exist)."""
@@ -143,13 +142,14 @@ class Router:
         spec = self.config.specialists[specialist]
         if not self.routed(specialist):
             return Route(-1, spec.model or "", "pinned model")
-        reasons: list[tuple[int, str]] = [(0, "smallest tier")]
+        floors: list[tuple[int, str]] = [(0, "smallest tier")]  # hard limits: calibration stays above them
         if spec.min_tier is not None:
-            reasons.append((self.tiers.index(spec.min_tier), f"floor {spec.min_tier}"))
+            floors.append((self.tiers.index(spec.min_tier), f"floor {spec.min_tier}"))
         tokens = len(instruction) // CHARS_PER_TOKEN + 1
         fits = [i for i, name in enumerate(self.tiers) if _fits(self.config, name, tokens)]
         if fits and fits[0] > 0:
-            reasons.append((fits[0], f"~{tokens} prompt tokens exceed smaller tiers"))
+            floors.append((fits[0], f"~{tokens} prompt tokens exceed smaller tiers"))
+        reasons = list(floors)
         score = self.difficulty(instruction, dependencies)
         by_difficulty = min(int(score * len(self.tiers)), len(self.tiers) - 1)
         if by_difficulty > 0:
@@ -162,13 +162,11 @@ class Router:
             if lower or higher:
                 tier = (lower or higher)[0]
                 return Route(tier, self.tiers[tier], f"{down} is down (cool-off); {reason}")
-        hard_floor = max(i for i, why in reasons if i == 0 or why.startswith(("floor", "~")))
-        calibrated = self._calibrated(specialist, hard_floor)
-        if calibrated is not None and calibrated != tier:
-            name = self.tiers[calibrated]
-            runs, rate = self._rates[name]
+        calibrated = self._calibrated(specialist, max(i for i, _ in floors))
+        if calibrated is not None and calibrated[0] != tier:
+            tier, runs, rate = calibrated
+            name = self.tiers[tier]
             reason = f"calibrated: {rate:.0%} of {runs} recent runs succeeded on {name} ({reason})"
-            tier = calibrated
         return Route(tier, self.tiers[tier], reason)
 
     def up(self, model: str) -> bool:
@@ -197,16 +195,17 @@ class Router:
         if self.history is not None:
             self.history.record(specialist, model, ok)
 
-    def _calibrated(self, specialist: str, floor: int) -> int | None:
-        """The lowest tier from ``floor`` up that recorded runs show is good enough; None while a lower
-        tier has too few runs to judge (the static choice stands, and keeps exploring)."""
-        self._rates = self.history.rates(specialist) if self.history is not None else {}
+    def _calibrated(self, specialist: str, floor: int) -> tuple[int, int, float] | None:
+        """(tier, runs, success rate) of the lowest tier from ``floor`` up that recorded runs show is good
+        enough; None while a lower tier has too few runs to judge (the static choice stands and keeps
+        exploring)."""
+        rates = self.history.rates(specialist) if self.history is not None else {}
         for i in range(floor, len(self.tiers)):
-            runs, rate = self._rates.get(self.tiers[i], (0, 0.0))
+            runs, rate = rates.get(self.tiers[i], (0, 0.0))
             if runs < MIN_RUNS:
                 return None
             if rate >= GOOD_ENOUGH:
-                return i
+                return i, runs, rate
         return None
 
 

@@ -27,7 +27,7 @@ from tessera.errors import TesseraError
 from tessera.memory._lock import StoreLockedError, WriterLock
 from tessera.memory.knowledge import rrf
 from tessera.memory.lexical import LexicalIndex
-from tessera.memory.store import Record, _client
+from tessera.memory.store import Record, chroma_client
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -106,7 +106,7 @@ class LongTermMemory:
         self.min_similarity = min_similarity
         self.lock_wait_s = lock_wait_s
         self._lock = WriterLock(root / "chroma") if chroma_url is None else None
-        self._client = _client(root / "chroma", chroma_url)
+        self._client = chroma_client(root / "chroma", chroma_url)
         self._collection = self._client.get_or_create_collection(
             COLLECTION, embedding_function=embedding_function(None), metadata={"hnsw:space": "cosine"}
         )

@@ -29,7 +29,7 @@ from tessera.memory._lock import WriterLock
 if TYPE_CHECKING:
     from tessera.memory.embedder import Embedder
 
-__all__ = ["FileEntry", "KnowledgeStore", "Metadata", "Record", "chunk_id"]
+__all__ = ["FileEntry", "KnowledgeStore", "Metadata", "Record", "chroma_client", "chunk_id"]
 
 Metadata = dict[str, str | int | float | bool]
 NO_EMBEDDER = "none"
@@ -81,7 +81,7 @@ class KnowledgeStore:
         if self._lock is not None:
             self._lock.acquire()
         try:
-            self._client = _client(root / "chroma", chroma_url)
+            self._client = chroma_client(root / "chroma", chroma_url)
             self._chunks = self._collection(collection, embedder)
             self._files = self._collection(f"{collection}-files", None)
         except BaseException:
@@ -218,8 +218,8 @@ class KnowledgeStore:
                 self._client.delete_collection(name)
             except Exception:  # chroma raises several types for a missing collection
                 pass
-        self._chunks = self._collection(self.name, self.embedder, fresh=True)
-        self._files = self._collection(f"{self.name}-files", None, fresh=True)
+        self._chunks = self._collection(self.name, self.embedder)
+        self._files = self._collection(f"{self.name}-files", None)
 
     def close(self) -> None:
         """Release the writer lock."""
@@ -234,11 +234,10 @@ class KnowledgeStore:
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _collection(self, name: str, embedder: Embedder | None, *, fresh: bool = False) -> Any:
+    def _collection(self, name: str, embedder: Embedder | None) -> Any:
         from tessera.memory._chroma_ef import embedding_function
 
-        spec = _spec(embedder) if embedder is not None else None
-        function = embedding_function(spec, embedder)
+        function = embedding_function(embedder.spec if embedder is not None else None, embedder)
         metadata = {"hnsw:space": "cosine", "tessera:embedder": self.embedder_id if embedder else NO_EMBEDDER}
         return self._client.get_or_create_collection(name, embedding_function=function, metadata=metadata)
 
@@ -259,7 +258,7 @@ class KnowledgeStore:
             return
         self._check_embedder()  # raises unless it is still empty
         self._client.delete_collection(self.name)
-        self._chunks = self._collection(self.name, self.embedder, fresh=True)
+        self._chunks = self._collection(self.name, self.embedder)
 
     def _repairing(self, write: Callable[[Any], None], arg: Any) -> None:
         """Run a write; if Chroma's vector index was torn by a killed writer, rebuild it and retry once."""
@@ -291,7 +290,7 @@ class KnowledgeStore:
                 for row in zip(*page, strict=True)
             ]
             self._client.delete_collection(name)
-            new = self._collection(name, embedder, fresh=True)
+            new = self._collection(name, embedder)
             for start in range(0, len(rows), _PAGE):
                 ids, docs, metas = (list(column) for column in zip(*rows[start : start + _PAGE], strict=True))
                 vectors = self._embed(docs) if embedder is not None else [[1.0]] * len(docs)
@@ -326,12 +325,8 @@ def _torn_index(exc: Exception) -> bool:
     return type(exc).__name__ == "InternalError" and "hnsw" in str(exc).lower()
 
 
-def _spec(embedder: Embedder) -> str:
-    spec = getattr(embedder, "spec", None)
-    return spec if isinstance(spec, str) else embedder.id.partition(":")[2]
-
-
-def _client(path: Path, url: str | None) -> Any:
+def chroma_client(path: Path, url: str | None) -> Any:
+    """A Chroma client: persistent at ``path``, or over HTTP to ``url`` (telemetry off either way)."""
     try:
         import chromadb
         from chromadb.config import Settings
