@@ -22,8 +22,16 @@ class RoutingConfig(_Section):
     cooloff_s: float = Field(60.0, ge=0, description="How long an unreachable endpoint stays down.")
     difficulty: str | None = Field(
         None,
-        description="module:function(instruction, dependencies) -> 0..1, instead of the built-in estimate.",
+        description="'classifier' (the smallest tier rates each instruction) or "
+        "module:function(instruction, dependencies) -> 0..1, instead of the built-in estimate.",
     )
+    calibrate: bool = Field(True, description="Learn each specialist's starting tier from recorded runs.")
+
+    @model_validator(mode="after")
+    def _check_difficulty(self) -> RoutingConfig:
+        if self.difficulty not in (None, "classifier") and ":" not in self.difficulty:
+            raise ValueError(f"difficulty: {self.difficulty!r} is neither 'classifier' nor module:function")
+        return self
 
 
 class MemoryConfig(_Section):

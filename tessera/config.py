@@ -153,6 +153,12 @@ class SpecialistConfig(_Section):
     timeout_s: float = Field(120.0, gt=0)
     max_attempts: int = Field(2, ge=1, le=10)
     min_tier: str | None = Field(None, description="Lowest routing tier this specialist may use.")
+    output_schema: dict[str, Any] | None = Field(
+        None, description="JSON Schema the output must match; output that breaks it is a failed check."
+    )
+    verifier: str | None = Field(
+        None, description="A specialist whose model judges each output; its 'no' is a failed check."
+    )
 
     @model_validator(mode="after")
     def _model_or_tool(self) -> SpecialistConfig:
@@ -298,6 +304,15 @@ def _check_references(config: TeamConfig) -> list[str]:
             problems.append(
                 f"specialists.{name}: kind {spec.kind!r} needs a 'model' (or routing.tiers to route it)"
             )
+        if spec.verifier is not None:
+            other = config.specialists.get(spec.verifier)
+            if other is None or spec.verifier == name:
+                problems.append(
+                    f"specialists.{name}.verifier: {spec.verifier!r} is not another specialist"
+                    f"{_hint(spec.verifier, [n for n in config.specialists if n != name], 'specialists')}"
+                )
+            elif other.model is None and not config.routing.tiers:
+                problems.append(f"specialists.{name}.verifier: {spec.verifier!r} has no model to judge with")
         if spec.min_tier is not None and spec.min_tier not in config.routing.tiers:
             tiers = config.routing.tiers
             problems.append(

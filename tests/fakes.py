@@ -94,3 +94,26 @@ def right_add(messages: list[dict[str, Any]], **_: Any) -> str:
 def hard(instruction: str, dependencies: int) -> float:
     """A ``routing.difficulty`` that sends everything to the largest tier."""
     return 0.99
+
+
+def small_json(messages: list[dict[str, Any]], **_: Any) -> str:
+    """A small tier whose output breaks the schema {"answer": string} (wrong type)."""
+    return json.dumps({"answer": 42})
+
+
+def large_json(messages: list[dict[str, Any]], **_: Any) -> str:
+    """A large tier whose output matches the schema {"answer": string}, in a fenced block."""
+    return '```json\n{"answer": "LARGE: ' + messages[-1]["content"][:40] + '"}\n```'
+
+
+def judge(messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, **_: Any) -> str:
+    """A verifier that accepts only work the large tier did."""
+    ok = "LARGE" in messages[-1]["content"]
+    return json.dumps({"ok": ok, "reason": "" if ok else "too shallow"})
+
+
+def rater(messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, **_: Any) -> str:
+    """A smallest tier that, as the difficulty classifier, rates proofs 5 and everything else 1."""
+    if schema is not None and "difficulty" in schema.get("properties", {}):
+        return json.dumps({"difficulty": 5 if "prove" in messages[-1]["content"].lower() else 1})
+    return "small did: " + messages[-1]["content"]

@@ -52,6 +52,9 @@ class SpecialistContext:
     output_dir: Path
     on_token: Callable[[str], None] | None = None
     """Set when the run streams: pass generated text pieces here."""
+    scratch: dict[str, Any] = field(default_factory=dict)
+    """Context a specialist built for this subtask (retrieved sources, ...). It survives escalation to a
+    bigger model, so the next tier reuses it instead of building it again."""
 
 
 class Specialist(ABC):

@@ -54,8 +54,11 @@ class Retriever(Specialist):
 
     async def run(self, instruction: str) -> SpecialistRun:
         ctx = self.ctx
-        kb = await asyncio.to_thread(knowledge_base, ctx.team)
-        hits = await asyncio.to_thread(kb.search, instruction, ctx.team.memory.top_k)
+        hits = ctx.scratch.get("hits")
+        if hits is None:  # an escalated retry keeps the sources the smaller tier searched for
+            kb = await asyncio.to_thread(knowledge_base, ctx.team)
+            top_k = ctx.team.memory.top_k
+            hits = ctx.scratch["hits"] = await asyncio.to_thread(kb.search, instruction, top_k)
         if not hits:
             return SpecialistRun(output=NOTHING_FOUND, attempts=1, artifacts={"sources": []})
         sources = [

@@ -23,12 +23,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from tessera.config import TeamConfig
 
-__all__ = ["Route", "Router", "RoutingHistory", "estimate_difficulty"]
+__all__ = ["Route", "Router", "RoutingHistory", "SubtaskRecord", "classify_difficulty", "estimate_difficulty"]
 
 CHARS_PER_TOKEN = 4
 MIN_RUNS = 3
@@ -65,6 +69,23 @@ def estimate_difficulty(instruction: str, dependencies: int = 0) -> float:
     return round(min(score, 1.0), 3)
 
 
+@dataclass(frozen=True)
+class SubtaskRecord:
+    """One routed subtask as ``tessera stats`` sees it."""
+
+    specialist: str
+    first: str
+    """The tier it started on."""
+    final: str
+    """The tier it ended on."""
+    escalations: int
+    ok: bool
+    cost: float
+    """Relative cost of every attempt."""
+    largest_cost: float
+    """What the same tokens would have cost on the largest tier."""
+
+
 class RoutingHistory:
     """Successes and failures per (specialist, tier model), kept in SQLite under the team's state dir."""
 
@@ -82,6 +103,10 @@ class RoutingHistory:
                 "CREATE TABLE IF NOT EXISTS outcomes"
                 " (specialist TEXT, model TEXT, ok INTEGER, at REAL, cost REAL)"
             )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS subtasks (specialist TEXT, first TEXT, final TEXT,"
+                " escalations INTEGER, ok INTEGER, cost REAL, largest_cost REAL, at REAL)"
+            )
             self._db = db
         return self._db
 
@@ -91,6 +116,44 @@ class RoutingHistory:
             self._conn().execute(
                 "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?)", (specialist, model, int(ok), time.time(), cost)
             )
+
+    def record_subtask(self, row: SubtaskRecord) -> None:
+        """Remember one routed subtask's whole story, for ``tessera stats``."""
+        with self._lock:
+            self._conn().execute(
+                "INSERT INTO subtasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.specialist,
+                    row.first,
+                    row.final,
+                    row.escalations,
+                    int(row.ok),
+                    row.cost,
+                    row.largest_cost,
+                    time.time(),
+                ),
+            )
+
+    def subtasks(self) -> list[SubtaskRecord]:
+        """Every recorded routed subtask, oldest first."""
+        if not self.path.exists() and self._db is None:
+            return []
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT specialist, first, final, escalations, ok, cost, largest_cost FROM subtasks"
+                " ORDER BY rowid"
+            )
+            return [SubtaskRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows.fetchall()]
+
+    def outcomes(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(specialist, model) -> (attempts, successes) over every recorded attempt."""
+        if not self.path.exists() and self._db is None:
+            return {}
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT specialist, model, COUNT(*), SUM(ok) FROM outcomes GROUP BY specialist, model"
+            )
+            return {(r[0], r[1]): (r[2], r[3] or 0) for r in rows.fetchall()}
 
     def rates(self, specialist: str, last: int = 50) -> dict[str, tuple[int, float]]:
         """Per model: (attempts, success rate) over this specialist's ``last`` attempts there."""
@@ -137,8 +200,13 @@ class Router:
         spec = self.config.specialists[specialist]
         return bool(self.tiers) and spec.model is None and spec.kind != "tool"
 
-    def choose(self, specialist: str, instruction: str, dependencies: int = 0) -> Route:
-        """The first tier for a subtask of ``specialist`` with this (filled-in) instruction."""
+    def choose(
+        self, specialist: str, instruction: str, dependencies: int = 0, score: float | None = None
+    ) -> Route:
+        """The first tier for a subtask of ``specialist`` with this (filled-in) instruction.
+
+        ``score`` is a difficulty already estimated (by the classifier prompt); else the router's own.
+        """
         spec = self.config.specialists[specialist]
         if not self.routed(specialist):
             return Route(-1, spec.model or "", "pinned model")
@@ -150,7 +218,8 @@ class Router:
         if fits and fits[0] > 0:
             floors.append((fits[0], f"~{tokens} prompt tokens exceed smaller tiers"))
         reasons = list(floors)
-        score = self.difficulty(instruction, dependencies)
+        if score is None:
+            score = self.difficulty(instruction, dependencies)
         by_difficulty = min(int(score * len(self.tiers)), len(self.tiers) - 1)
         if by_difficulty > 0:
             reasons.append((by_difficulty, f"difficulty {score:.2f}"))
@@ -199,6 +268,8 @@ class Router:
         """(tier, runs, success rate) of the lowest tier from ``floor`` up that recorded runs show is good
         enough; None while a lower tier has too few runs to judge (the static choice stands and keeps
         exploring)."""
+        if not self.config.routing.calibrate:
+            return None
         rates = self.history.rates(specialist) if self.history is not None else {}
         for i in range(floor, len(self.tiers)):
             runs, rate = rates.get(self.tiers[i], (0, 0.0))
@@ -207,6 +278,26 @@ class Router:
             if rate >= GOOD_ENOUGH:
                 return i, runs, rate
         return None
+
+
+CLASSIFY_PROMPT = (
+    "Rate how hard the task below is for a small language model, from 1 (trivial: a look-up, a rewrite, a "
+    "short fact) to 5 (deep reasoning: proofs, long or tricky code, careful analysis). Reply with JSON."
+)
+
+
+class _Rating(BaseModel):
+    difficulty: Literal[1, 2, 3, 4, 5]
+
+
+async def classify_difficulty(model: BaseChatModel, instruction: str) -> float:
+    """Difficulty 0..1 from a classifier prompt on ``model`` (``routing.difficulty: classifier``)."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    rating = await model.with_structured_output(_Rating).ainvoke(
+        [SystemMessage(content=CLASSIFY_PROMPT), HumanMessage(content=f"Task: {instruction[:4000]}")]
+    )
+    return (_Rating.model_validate(rating).difficulty - 1) / 4
 
 
 def _fits(config: TeamConfig, model: str, tokens: int) -> bool:

@@ -12,6 +12,7 @@ embeds this one as a subgraph sees them too.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,10 @@ from langgraph.types import Send, interrupt
 from pydantic import BaseModel, Field
 
 from tessera.agents.base import SpecialistContext
+from tessera.agents.checks import schema_problem, verify
 from tessera.agents.kinds import check_specialists, execute, specialist_class
 from tessera.agents.planner import make_plan, validate_plan
-from tessera.agents.router import Router, RoutingHistory
+from tessera.agents.router import Router, RoutingHistory, SubtaskRecord, classify_difficulty
 from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs.state import TeamState, conversation
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from tessera.models.pool import ModelPool
 
 __all__ = ["ANSWER_PROMPT", "JoinDecision", "RunContext", "TeamNodes", "run_context"]
+
+log = logging.getLogger(__name__)
 
 ANSWER_PROMPT = (
     "You write the final answer to the user's task from the results of the subtasks below. "
@@ -233,11 +237,14 @@ class TeamNodes:
         spec = self.config.specialists[subtask.specialist]
         instruction = fill_references(subtask.instruction, outputs)
         router = self.router
-        route = router.choose(subtask.specialist, instruction, len(subtask.depends_on))
         routed = router.routed(subtask.specialist)
+        score = await self._difficulty(instruction) if routed else None
+        route = router.choose(subtask.specialist, instruction, len(subtask.depends_on), score)
         tier, model_name = route.tier, route.model or spec.model
         escalations: list[str] = []
         tried: list[str] = []
+        cost, tokens = 0.0, 0
+        scratch: dict[str, Any] = {}  # context built on one tier (retrieved sources) is reused on the next
         async with ctx.slots:
             started = time.time()
             emit(
@@ -249,8 +256,13 @@ class TeamNodes:
             cls = specialist_class(spec.kind, where=f"specialists.{subtask.specialist}.kind")
             while True:
                 specialist = self._context(subtask.specialist, ctx, on_token, model_name)
+                specialist.scratch = scratch
                 run = await execute(cls, specialist, instruction)
+                if run.error is None:
+                    run.error = await self._check(subtask.specialist, instruction, run.output)
                 ctx.spans.extend(run.spans)
+                cost += _cost(self.config, model_name, run.tokens)
+                tokens += run.tokens
                 if not routed or model_name is None:
                     break
                 await asyncio.to_thread(router.record, subtask.specialist, model_name, run.error is None)
@@ -272,6 +284,17 @@ class TeamNodes:
                 escalations.append(f"{model_name} -> {router.tiers[tier]}: {run.error}")
                 model_name = router.tiers[tier]
             ended = time.time()
+        if routed and router.history is not None and model_name is not None:
+            record = SubtaskRecord(
+                subtask.specialist,
+                route.model,
+                model_name,
+                len(escalations),
+                run.error is None,
+                round(cost, 6),
+                _cost(self.config, router.tiers[-1], tokens),
+            )
+            await asyncio.to_thread(router.history.record_subtask, record)
         return SubtaskResult(
             id=subtask.id,
             specialist=subtask.specialist,
@@ -279,17 +302,44 @@ class TeamNodes:
             tier=model_name if routed else None,
             route=route.reason if routed else None,
             escalations=escalations,
-            cost=_cost(self.config, model_name, run.tokens),
+            cost=round(cost, 6),
             status="done" if run.error is None else "failed",
             output=run.output,
             attempts=run.attempts,
             started=started,
             ended=ended,
             error=run.error,
-            tokens=run.tokens,
+            tokens=tokens,
             busy_s=union_length(run.spans),
             artifacts=run.artifacts,
         )
+
+    async def _difficulty(self, instruction: str) -> float | None:
+        """The classifier prompt's difficulty (``routing.difficulty: classifier``); None otherwise."""
+        if self.config.routing.difficulty != "classifier":
+            return None
+        try:
+            return await classify_difficulty(self.pool.get(self.router.tiers[0]), instruction)
+        except Exception as exc:  # noqa: BLE001 - the cheap estimate stands in for a broken classifier
+            log.warning("difficulty classifier failed (%s); using the built-in estimate", exc)
+            return None
+
+    async def _check(self, name: str, instruction: str, output: str) -> str | None:
+        """Why a finished attempt's output fails its checks (schema, verifier), or None."""
+        spec = self.config.specialists[name]
+        if spec.output_schema is not None:
+            problem = schema_problem(spec.output_schema, output)
+            if problem is not None:
+                return problem
+        if spec.verifier is None:
+            return None
+        judge = self.config.specialists[spec.verifier].model or self.router.tiers[-1]
+        try:
+            verdict = await verify(self.pool.get(judge), instruction, output)
+        except Exception as exc:  # noqa: BLE001 - an unchecked output is not a wrong one
+            log.warning("verifier %s failed on %s: %s", spec.verifier, name, exc)
+            return None
+        return None if verdict.ok else f"verifier {spec.verifier} said no: {verdict.reason or 'no reason'}"
 
     def _context(
         self, name: str, ctx: RunContext, on_token: Any, model: str | None = None
@@ -375,7 +425,7 @@ class TeamNodes:
 
 def _difficulty_fn(config: TeamConfig) -> Any:
     target = config.routing.difficulty
-    if target is None:
+    if target is None or target == "classifier":
         return None
     from tessera.models.function import import_object
 

@@ -110,3 +110,24 @@ def test_the_knowledge_tool_searches_for_a_tool_agent_and_as_a_langchain_tool(tm
     tool = resolve_tool("knowledge", ToolEnv(config, tmp_path), where="test")
     assert "Tuesday 14:00 UTC" in tool.invoke({"query": "deploy window", "k": 1})
     assert tool.invoke({"query": "quantum chromodynamics"}) == "no relevant passages in the knowledge base"
+
+
+def test_an_escalated_retriever_reuses_the_sources_instead_of_searching_again(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    team, guide = team_with_docs(tmp_path, model=None)
+    config = team.config.model_copy(deep=True)
+    config.models["small"] = config.models["answerer"].model_copy(update={"callable": "tests.fakes:broken"})
+    config.routing.tiers = ["small", "answerer"]
+    searches: list[str] = []
+    search = KnowledgeBase.search
+
+    def counted(self: KnowledgeBase, query: str, *args: Any, **kwargs: Any) -> Any:
+        searches.append(query)
+        return search(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(KnowledgeBase, "search", counted)
+    sub = Team(config).run("When is the deploy window?").subtasks[0]
+    assert (sub.status, sub.tier, len(sub.escalations)) == ("done", "answerer", 1)
+    assert "Tuesday 14:00 UTC" in sub.output
+    assert searches == ["When is the deploy window?"]  # one search, shared by both tiers

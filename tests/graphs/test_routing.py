@@ -131,3 +131,67 @@ def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tm
         assert (b.status, b.tier, b.escalations) == ("done", "local", [])
         assert b.route == "cloud is down (cool-off); difficulty 0.99"
     router._DOWN.clear()
+
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+
+
+def test_output_that_breaks_its_schema_escalates(tmp_path: Path) -> None:
+    task = plan_for("route schema", sub("a", "Answer in JSON."))
+    routed = team({"small": "small_json", "large": "large_json"}, tmp_path, output_schema=SCHEMA)
+    a = routed.run(task).subtasks[0]
+    assert (a.status, a.tier) == ("done", "large")
+    assert a.escalations == ["small -> large: output breaks its schema: answer: 42 is not of type 'string'"]
+
+
+def test_output_that_breaks_its_schema_on_every_tier_fails(tmp_path: Path) -> None:
+    task = plan_for("route schema fail", sub("a", "Answer in JSON."))
+    routed = team({"small": "small_json", "large": "echo"}, tmp_path, output_schema=SCHEMA)
+    a = routed.run(task).subtasks[0]
+    assert (a.status, a.tier) == ("failed", "large")
+    assert a.error is not None and a.error.startswith("output breaks its schema: not JSON")
+
+
+def test_a_verifier_saying_no_escalates(tmp_path: Path) -> None:
+    data: dict[str, Any] = {
+        "name": "verified",
+        "state_dir": str(tmp_path / "state"),
+        "models": {
+            "planner": {"backend": "function", "callable": FN + "planner"},
+            "small": {"backend": "function", "callable": FN + "echo", "cost": 1},
+            "large": {"backend": "function", "callable": FN + "large_json", "cost": 8},
+            "judge": {"backend": "function", "callable": FN + "judge"},
+        },
+        "planner": {"model": "planner"},
+        "specialists": {
+            "general": {"description": "does anything", "verifier": "checker"},
+            "checker": {"description": "checks work", "model": "judge"},
+        },
+        "routing": {"tiers": ["small", "large"]},
+        "memory": {"long_term": False},
+    }
+    task = plan_for("route verifier", sub("a", "Explain the plan."))
+    a = Team(TeamConfig.from_dict(data)).run(task).subtasks[0]
+    assert (a.status, a.tier) == ("done", "large")
+    assert a.escalations == ["small -> large: verifier checker said no: too shallow"]
+    # both attempts are paid for: 4 words on small (cost 1), then 7 on large (cost 8)
+    assert (a.tokens, a.cost) == (11, round((4 * 1 + 7 * 8) / 1000, 6))
+
+
+def test_the_classifier_prompt_rates_difficulty_on_the_smallest_tier(tmp_path: Path) -> None:
+    routed = team({"small": "rater", "large": "echo"}, tmp_path)
+    routed.config.routing.difficulty = "classifier"
+    routed = Team(routed.config)
+    hard = routed.run(plan_for("route classify hard", sub("a", "Prove that 2 is prime."))).subtasks[0]
+    assert (hard.tier, hard.route) == ("large", "difficulty 1.00")
+    easy = routed.run(plan_for("route classify easy", sub("b", "Say hello."))).subtasks[0]
+    assert (easy.tier, easy.route, easy.output) == ("small", "smallest tier", "small did: Say hello.")
+
+
+def test_a_broken_classifier_falls_back_to_the_cheap_estimate(tmp_path: Path) -> None:
+    routed = team({"small": "broken", "large": "echo"}, tmp_path)
+    routed.config.routing.difficulty = "classifier"
+    routed = Team(routed.config)
+    a = routed.run(plan_for("route classify broken", sub("a", "Say hello."))).subtasks[0]
+    assert a.route == "smallest tier"
+    assert a.escalations == ["small -> large: RuntimeError: this tier cannot do it"]
