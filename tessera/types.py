@@ -12,9 +12,11 @@ __all__ = [
     "Plan",
     "RunResult",
     "RunStatus",
+    "Span",
     "Subtask",
     "SubtaskResult",
     "Timings",
+    "Trace",
     "references",
     "union_length",
 ]
@@ -99,6 +101,41 @@ class Timings(BaseModel):
     overhead_s: float
 
 
+class Span(BaseModel):
+    """One timed piece of a run (see :mod:`tessera.trace`): epoch seconds, a chart row and free attributes."""
+
+    kind: str
+    """planning, queue, subtask, load, prefill, decode, tool, handoff, answer or join."""
+    name: str = ""
+    """What it is about: a subtask id, a tool name, a model call."""
+    id: str = ""
+    parent: str | None = None
+    """The ``id`` of the span it belongs to (a subtask, planning, the answer); None for the run itself."""
+    lane: str = ""
+    """The chart row: the model or endpoint (``tool:<name>`` for tools)."""
+    start: float
+    end: float
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+class Trace(BaseModel):
+    """A run's spans and what follows from them."""
+
+    started: float
+    ended: float
+    spans: list[Span] = Field(default_factory=list)
+    critical_path: list[str] = Field(default_factory=list)
+    """Span ids from planning through the subtasks that gated each other to the answer."""
+    critical_path_s: float = 0.0
+    overhead_s: float = 0.0
+    """Wall time not inside a load, prefill, decode or tool span."""
+    time_to_first_subtask_s: float | None = None
+
+
 class Approval(BaseModel):
     """The user's verdict on a proposed plan (``planner.approve: true``)."""
 
@@ -137,6 +174,8 @@ class RunResult(BaseModel):
     thread_id: str | None = None
     status: RunStatus = "done"
     notes: list[str] = Field(default_factory=list)
+    trace: Trace | None = None
+    """The run's spans, critical path and overhead (None for a result read back from a checkpoint)."""
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
