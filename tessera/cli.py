@@ -19,6 +19,7 @@ import click
 from tessera._cli_common import json_option, load_team_file, team_option
 from tessera._cli_init import completion, init
 from tessera._cli_memory import bench_retrieval, ingest, memory, search
+from tessera._cli_routing import bench_routing, stats
 from tessera._version import __version__
 
 if TYPE_CHECKING:
@@ -317,6 +318,8 @@ cli.add_command(ingest)
 cli.add_command(search)
 cli.add_command(memory)
 bench.add_command(bench_retrieval)
+bench.add_command(bench_routing)
+cli.add_command(stats)
 
 
 def _echo_token(token: str) -> None:

@@ -5,7 +5,8 @@ a ``model`` is pinned to it. The first tier of a routed subtask is the highest o
 
 - its specialist's floor (``min_tier``);
 - the smallest tier whose ``max_prompt_tokens`` fits the prompt (about 4 characters a token);
-- a difficulty estimate (cheap features of the instruction: length, dependencies, hard words), or a user
+- a difficulty estimate (cheap features of the instruction: length, dependencies, hard words), or a
+  classifier prompt on the smallest tier (``routing.difficulty: classifier``), or a user
   ``routing.difficulty: module:function`` returning 0..1;
 - calibration: the lowest tier at which this specialist has succeeded often enough in recorded runs
   (``<state_dir>/routing.sqlite``), so the router learns the user's own workload.
