@@ -7,8 +7,9 @@ longest output the schema allows.
 
 A llama.cpp context is not thread-safe, so every generation holds the model's lock: calls on one model
 queue up, calls on different models run together. llama-cpp-python keeps the previous prompt's KV cache
-and re-evaluates only what changed, so a repeated system prompt is not prefilled again;
-``prefix_cache_mb`` adds a RAM cache of saved states for specialists that interleave on one model.
+and re-evaluates only what changed; on top of that a :class:`~tessera.models._prefix_cache.PrefixCache`
+of up to ``prefix_cache_mb`` keeps the KV states of repeated prompt prefixes (a specialist's system prompt
+and tools), so they are not prefilled again even when other prompts ran on the model in between.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
     from tessera.config import LlamaCppModelConfig
+    from tessera.models._prefix_cache import PrefixCache
 
 __all__ = ["GenerationCancelled", "LlamaCppChatModel"]
 
@@ -67,7 +69,7 @@ class LlamaCppChatModel(TesseraChatModel):
     n_batch: int = 512
     n_gpu_layers: int = 0
     chat_format: str | None = None
-    prefix_cache_mb: int = 0
+    prefix_cache_mb: int = 128
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 512
@@ -171,7 +173,7 @@ class LlamaCppChatModel(TesseraChatModel):
 
     def _create(self, info: GGUFInfo) -> Llama:
         try:
-            from llama_cpp import Llama, LlamaRAMCache
+            from tessera.models._prefix_cache import PrefixCache, PrefixReusingLlama
         except ImportError:
             raise MissingDependencyError(
                 "the llama_cpp backend needs llama-cpp-python: pip install llama-cpp-python"
@@ -182,7 +184,7 @@ class LlamaCppChatModel(TesseraChatModel):
         started = time.perf_counter()
         with slow_notice(f"loading model {self.model_id!r} ({size_mb:,.0f} MB)"):
             try:
-                llm = Llama(
+                llm = PrefixReusingLlama(
                     model_path=str(info.path),
                     n_ctx=n_ctx,
                     n_batch=min(self.n_batch, n_ctx),
@@ -197,8 +199,13 @@ class LlamaCppChatModel(TesseraChatModel):
             _warm_up(llm)
         self.load_seconds = time.perf_counter() - started
         if self.prefix_cache_mb:
-            llm.set_cache(LlamaRAMCache(capacity_bytes=self.prefix_cache_mb * _MB))
+            llm.prefix_cache = PrefixCache(self.prefix_cache_mb * _MB)
         return llm
+
+    @property
+    def prefix_cache(self) -> PrefixCache | None:
+        """The loaded model's cache of prefix KV states (None when unloaded or turned off)."""
+        return getattr(self._llm, "prefix_cache", None)
 
     @contextmanager
     def _session(self) -> Iterator[Llama]:
@@ -249,6 +256,7 @@ class LlamaCppChatModel(TesseraChatModel):
         if grammar is not None:
             extra["grammar"] = grammar
         started = time.perf_counter()
+        wall_start = time.time()
         try:
             out = llm.create_chat_completion(
                 messages=to_openai_messages(messages),  # type: ignore[arg-type]
@@ -259,7 +267,7 @@ class LlamaCppChatModel(TesseraChatModel):
             if "context window" in str(exc):
                 raise ContextLengthError(f"model {self.model_id!r}: {exc}") from None
             raise
-        return self._message(out, time.perf_counter() - started)
+        return self._message(out, time.perf_counter() - started, llm, wall_start)
 
     def _generate(
         self,
@@ -413,17 +421,23 @@ class LlamaCppChatModel(TesseraChatModel):
             self._grammars[key] = grammar
         return grammar
 
-    def _message(self, out: Any, seconds: float) -> AIMessage:
+    def _message(self, out: Any, seconds: float, llm: Llama, wall_start: float) -> AIMessage:
         choice = out["choices"][0]
         usage = out.get("usage") or {}
+        prompt = getattr(llm, "last_prompt", None)
+        cached = prompt.cached_tokens if prompt is not None else 0
+        metadata = self._metadata(choice.get("finish_reason"), seconds)
+        if prompt is not None and prompt.first_token_at is not None:
+            metadata["ttft_s"] = max(prompt.first_token_at - wall_start, 0.0)
         return AIMessage(
             content=choice["message"].get("content") or "",
             usage_metadata={
                 "input_tokens": int(usage.get("prompt_tokens", 0)),
                 "output_tokens": int(usage.get("completion_tokens", 0)),
                 "total_tokens": int(usage.get("total_tokens", 0)),
+                "input_token_details": {"cache_read": cached},
             },
-            response_metadata=self._metadata(choice.get("finish_reason"), seconds),
+            response_metadata=metadata,
         )
 
     def _metadata(self, finish: str | None, seconds: float) -> dict[str, Any]:

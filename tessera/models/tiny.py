@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tessera.errors import MissingDependencyError
 
-__all__ = ["CHATML_TEMPLATE", "write_tiny_gguf"]
+__all__ = ["CHATML_TEMPLATE", "write_bench_gguf", "write_tiny_gguf"]
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -54,7 +54,10 @@ def write_tiny_gguf(
     chat_template: str | None = CHATML_TEMPLATE,
     name: str = "tessera-tiny",
 ) -> Path:
-    """Write a random-weight llama-architecture GGUF to ``path`` and return the path."""
+    """Write a random-weight llama-architecture GGUF to ``path`` and return the path.
+
+    The defaults make a ~0.1M-parameter model for tests; :func:`write_bench_gguf` makes a bigger one.
+    """
     try:
         import gguf
         import numpy as np
@@ -121,3 +124,15 @@ def write_tiny_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return out
+
+
+def write_bench_gguf(path: str | Path, *, seed: int = 0, n_ctx: int = 4096) -> Path:
+    """Write a ~26M-parameter random-weight llama GGUF (~100 MB, about a second to write).
+
+    Big enough that prefill takes measurable time on a CPU (a 1,000-token prompt takes on the order of
+    a second), so benchmarks can compare cold and cached prompts; the vocabulary is the same byte-level
+    one, so a 1,000-character prompt is about 1,000 tokens.
+    """
+    return write_tiny_gguf(
+        path, n_embd=512, n_layer=8, n_head=8, n_ff=1408, n_ctx=n_ctx, seed=seed, name="tessera-bench"
+    )
