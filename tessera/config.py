@@ -21,10 +21,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tessera._config_sections import (
     _NAME,
-    DistributedConfig,
     MemoryConfig,
     OcrConfig,
-    RayResources,
     RoutingConfig,
     RuntimeConfig,
     SandboxConfig,
@@ -36,7 +34,6 @@ from tessera.errors import ConfigError
 
 __all__ = [
     "AnswerConfig",
-    "DistributedConfig",
     "OcrConfig",
     "SandboxConfig",
     "ToolsConfig",
@@ -47,7 +44,6 @@ __all__ = [
     "ModelConfig",
     "OpenAIModelConfig",
     "PlannerConfig",
-    "RayResources",
     "RoutingConfig",
     "RuntimeConfig",
     "SpecialistConfig",
@@ -66,9 +62,6 @@ class _ModelBase(_Section):
     keep_warm: bool = Field(False, description="Never evict this model from the pool.")
     cost: float = Field(1.0, ge=0, description="Relative cost per 1k tokens, for routing.")
     max_prompt_tokens: int | None = Field(None, ge=1, description="Longest prompt to route here.")
-    ray: RayResources = Field(
-        default_factory=lambda: RayResources(), description="Its actor's resources, with engine: ray."
-    )
 
 
 class LlamaCppModelConfig(_ModelBase):
@@ -104,13 +97,7 @@ class OpenAIModelConfig(_ModelBase):
     """Any OpenAI-compatible endpoint: llama.cpp server, vLLM, Ollama, a cloud API."""
 
     backend: Literal["openai"]
-    base_url: str | None = Field(None, description="Endpoint root, e.g. http://127.0.0.1:8080/v1.")
-    endpoints: list[str] = Field(
-        default_factory=list,
-        description="Replicas of the model (endpoint roots), instead of base_url: requests go to the "
-        "healthy ones and fail over on error or timeout.",
-    )
-    cooloff_s: float = Field(15.0, ge=0, description="How long a replica that failed is skipped.")
+    base_url: str = Field(description="Endpoint root, e.g. http://127.0.0.1:8080/v1.")
     model: str = Field(description="Model name sent to the endpoint.")
     api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
     timeout_s: float = Field(60.0, gt=0, description="Timeout of one request.")
@@ -119,19 +106,6 @@ class OpenAIModelConfig(_ModelBase):
         "json_object",
         description="How to ask for JSON: llama.cpp's server refuses json_schema.",
     )
-
-    @model_validator(mode="after")
-    def _one_endpoint(self) -> OpenAIModelConfig:
-        if self.base_url is not None and self.endpoints:
-            raise ValueError("set either 'base_url' or 'endpoints', not both")
-        if self.base_url is None and not self.endpoints:
-            raise ValueError("needs 'base_url', or 'endpoints' (a list of replica URLs)")
-        for url in [self.base_url, *self.endpoints]:
-            if url is not None and not url.startswith(("http://", "https://")):
-                raise ValueError(f"endpoint {url!r} is not an http:// or https:// URL")
-        if len(set(self.endpoints)) != len(self.endpoints):
-            raise ValueError("endpoints: a URL is listed twice")
-        return self
 
 
 class FunctionModelConfig(_ModelBase):
@@ -212,7 +186,6 @@ class TeamConfig(_Section):
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
     memory: MemoryConfig = Field(default_factory=lambda: MemoryConfig())
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
-    distributed: DistributedConfig = Field(default_factory=lambda: DistributedConfig())
 
     @property
     def resolved_state_dir(self) -> Path:
