@@ -15,7 +15,6 @@ and tools), so they are not prefilled again even when other prompts ran on the m
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import queue
 import threading
@@ -40,8 +39,10 @@ from tessera.errors import (
 )
 from tessera.models import _download
 from tessera.models._gguf import GGUFInfo, read_gguf
+from tessera.models._llama_stream import GenerationCancelled, TokenTap, without_stop_prefix
 from tessera.models._schema import fit_schema, schema_to_grammar
 from tessera.models.base import TesseraChatModel, to_openai_messages
+from tessera.trace import carry, record_span
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -181,7 +182,7 @@ class LlamaCppChatModel(TesseraChatModel):
         threads = self.n_threads or physical_cores()
         n_ctx = self.effective_n_ctx()
         size_mb = info.file_size / _MB
-        started = time.perf_counter()
+        started, wall_start = time.perf_counter(), time.time()
         with slow_notice(f"loading model {self.model_id!r} ({size_mb:,.0f} MB)"):
             try:
                 llm = PrefixReusingLlama(
@@ -198,6 +199,7 @@ class LlamaCppChatModel(TesseraChatModel):
                 raise ModelLoadError(f"{info.path}: llama.cpp could not load it ({exc})") from None
             _warm_up(llm)
         self.load_seconds = time.perf_counter() - started
+        record_span("load", wall_start, time.time(), model=self.model_id)
         if self.prefix_cache_mb:
             llm.prefix_cache = PrefixCache(self.prefix_cache_mb * _MB)
         return llm
@@ -243,7 +245,7 @@ class LlamaCppChatModel(TesseraChatModel):
         messages: list[BaseMessage],
         params: dict[str, Any],
         *,
-        tap: _TokenTap | None = None,
+        tap: TokenTap | None = None,
         grammar: Any = None,
     ) -> AIMessage:
         """One chat completion on a held model; ``tap`` sees tokens as they come and can cancel."""
@@ -267,7 +269,22 @@ class LlamaCppChatModel(TesseraChatModel):
             if "context window" in str(exc):
                 raise ContextLengthError(f"model {self.model_id!r}: {exc}") from None
             raise
-        return self._message(out, time.perf_counter() - started, llm, wall_start)
+        message = self._message(out, time.perf_counter() - started, llm, wall_start)
+        self._trace(message, llm, wall_start)
+        return message
+
+    def _trace(self, message: AIMessage, llm: Llama, start: float) -> None:
+        """Record the call's prefill (request to first token) and decode spans in the run's trace."""
+        end = time.time()
+        usage: dict[str, Any] = dict(message.usage_metadata or {})
+        prompt = getattr(llm, "last_prompt", None)
+        first = prompt.first_token_at if prompt is not None and prompt.first_token_at else end
+        cached = usage.get("input_token_details", {}).get("cache_read", 0)
+        prompt_tokens = usage.get("input_tokens", 0)
+        record_span(
+            "prefill", start, first, model=self.model_id, prompt_tokens=prompt_tokens, cached_tokens=cached
+        )
+        record_span("decode", first, end, model=self.model_id, tokens=usage.get("output_tokens", 0))
 
     def _generate(
         self,
@@ -278,7 +295,7 @@ class LlamaCppChatModel(TesseraChatModel):
     ) -> ChatResult:
         cancel = kwargs.pop("cancel", None)
         params = self._params(stop, kwargs)
-        tap = _TokenTap(cancel=cancel) if cancel is not None else None
+        tap = TokenTap(cancel=cancel) if cancel is not None else None
         with self._session() as llm:
             message = self._complete(llm, messages, params, tap=tap)
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -314,7 +331,7 @@ class LlamaCppChatModel(TesseraChatModel):
         params = self._params(stop, kwargs)
         stops = list(params.get("stop") or [])
         pieces: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        tap = _TokenTap(cancel=cancel, on_text=pieces.put)
+        tap = TokenTap(cancel=cancel, on_text=pieces.put)
         box: dict[str, Any] = {}
         with self._session() as llm:
 
@@ -326,13 +343,13 @@ class LlamaCppChatModel(TesseraChatModel):
                 finally:
                     pieces.put(None)
 
-            worker = threading.Thread(target=work, name=f"tessera-{self.model_id}", daemon=True)
+            worker = threading.Thread(target=carry(work), name=f"tessera-{self.model_id}", daemon=True)
             worker.start()
             emitted, pending = "", ""
             try:
                 while (piece := pieces.get()) is not None:
                     pending += piece
-                    ready = _without_stop_prefix(pending, stops)
+                    ready = without_stop_prefix(pending, stops)
                     if ready:
                         emitted, pending = emitted + ready, pending[len(ready) :]
                         yield self._chunk(ready, run_manager)
@@ -379,7 +396,7 @@ class LlamaCppChatModel(TesseraChatModel):
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
                 loop.call_soon_threadsafe(chunks.put_nowait, exc)
 
-        worker = loop.run_in_executor(None, produce)
+        worker = loop.run_in_executor(None, carry(produce))
         try:
             while (item := await chunks.get()) is not None:
                 if isinstance(item, BaseException):
@@ -394,7 +411,7 @@ class LlamaCppChatModel(TesseraChatModel):
     def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         cancel = kwargs.pop("cancel", None)
         params = self._params(None, kwargs)
-        tap = _TokenTap(cancel=cancel) if cancel is not None else None
+        tap = TokenTap(cancel=cancel) if cancel is not None else None
         with self._session() as llm:
             room = llm.n_ctx() - self._prompt_tokens(llm, messages)
             try:
@@ -449,56 +466,3 @@ def _warm_up(llm: Llama) -> None:
     bos = llm.token_bos()
     llm.eval([bos if bos >= 0 else 0])
     llm.reset()
-
-
-class GenerationCancelled(Exception):
-    """A generation was stopped on request (a timeout, or a consumer that went away)."""
-
-
-class _TokenTap:
-    """A pass-through logits processor that watches tokens go by: decodes them, and cancels on request.
-
-    llama-cpp-python calls it before sampling each token, with the ids evaluated so far (so it runs one
-    token behind); the caller fills in the tail from the final text. Cancelling raises
-    :class:`GenerationCancelled` between two tokens, where llama.cpp's state is consistent.
-    """
-
-    def __init__(
-        self, *, cancel: threading.Event | None = None, on_text: Callable[[str], None] | None = None
-    ) -> None:
-        self.cancel = cancel
-        self.on_text = on_text
-        self.seen: int | None = None
-        self._llm: Llama | None = None
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-
-    def bind(self, llm: Llama) -> None:
-        self._llm = llm
-
-    def __call__(self, input_ids: Any, logits: Any) -> Any:
-        if self.cancel is not None and self.cancel.is_set():
-            raise GenerationCancelled("generation cancelled")
-        if self.seen is None:
-            self.seen = len(input_ids)  # the prompt
-        elif self.on_text is not None and self._llm is not None and len(input_ids) > self.seen:
-            data = self._llm.detokenize(list(input_ids[self.seen :]))
-            self.seen = len(input_ids)
-            text = self._decoder.decode(data)
-            if text:
-                self.on_text(text)
-        return logits
-
-
-def _without_stop_prefix(text: str, stops: list[str]) -> str:
-    """The longest start of ``text`` that cannot be the beginning of a stop sequence."""
-    for stop in stops:
-        at = text.find(stop)
-        if at >= 0:
-            text = text[:at]
-    hold = 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:size]):
-                hold = max(hold, size)
-                break
-    return text[: len(text) - hold]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,15 @@ from pydantic import BaseModel, ValidationError
 
 from tessera.config import LlamaCppModelConfig
 from tessera.models.llama_cpp import LlamaCppChatModel
+from tessera.trace import Tracer
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
 
 from tessera.models._prefix_cache import PrefixCache  # noqa: E402 - needs llama_cpp
 
-CODER = "You are the coder. Write short, correct Python. Tools: run_python(code) runs code. " * 6
-WRITER = "You are the writer. Answer in plain English, two sentences at most, no lists. " * 6
-PLANNER = "You are the planner. Split the task into subtasks and return them as JSON only. " * 6
+CODER = "You are the coder. Write short, correct Python. Tools: run_python(code) runs code. " * 4
+WRITER = "You are the writer. Answer in plain English, two sentences at most, no lists. " * 4
+PLANNER = "You are the planner. Split the task into subtasks and return them as JSON only. " * 4
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,8 @@ def small_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make(path: Path, **extra: Any) -> LlamaCppChatModel:
-    fields: dict[str, Any] = {"n_ctx": 2048, "max_tokens": 8, "temperature": 0.0, **extra}
+    """One thread: llama.cpp's threads spin-wait, and on a busy 2-core runner two of them crawl."""
+    fields: dict[str, Any] = {"n_ctx": 2048, "n_threads": 1, "max_tokens": 8, "temperature": 0.0, **extra}
     model = LlamaCppChatModel(model_id="m", path=path, **fields)
     model.load()
     return model
@@ -82,7 +85,6 @@ def sequence(model: LlamaCppChatModel, *, fresh: bool, **kwargs: Any) -> list[st
         (CODER, "sort a dict by value"),
         (PLANNER, "build a website"),
         (WRITER, "what is a dict"),
-        (CODER, "sort a dict by value"),
         (CODER, "sort a dict by key"),
     ]
     out = []
@@ -178,3 +180,39 @@ def test_prefix_cache_mb_is_on_by_default_and_cannot_be_negative() -> None:
     assert config.prefix_cache_mb > 0
     with pytest.raises(ValidationError, match="prefix_cache_mb"):
         LlamaCppModelConfig(backend="llama_cpp", path=Path("m.gguf"), prefix_cache_mb=-1)
+
+
+def test_load_prefill_and_decode_spans_carry_the_reused_tokens(small_gguf: Path) -> None:
+    tracer = Tracer()
+    model = LlamaCppChatModel(
+        model_id="m", path=small_gguf, n_ctx=2048, n_threads=1, max_tokens=6, temperature=0.0
+    )
+    messages = [SystemMessage(content=CODER), HumanMessage(content="again")]
+
+    async def astream() -> None:
+        async for _ in model.astream(messages):
+            pass
+
+    with tracer.scope("subtask", "s1"):
+        first = ask(model, CODER, "first")
+        ask(model, WRITER, "between")
+        streamed = list(model.stream(messages))
+        asyncio.run(astream())
+    spans = [s for s in tracer.spans if s.kind != "subtask"]
+    assert [s.kind for s in spans] == ["load"] + ["prefill", "decode"] * 4
+    assert all(s.parent == "subtask:s1@0" and s.attrs["model"] == "m" for s in spans)
+    prefills = [s for s in spans if s.kind == "prefill"]
+    decodes = [s for s in spans if s.kind == "decode"]
+    assert prefills[0].attrs["cached_tokens"] == 0
+    assert prefills[0].attrs["prompt_tokens"] == first.usage_metadata["input_tokens"]  # type: ignore[index]
+    assert prefills[2].attrs["cached_tokens"] >= prompt_tokens(model, CODER)  # the stream, after WRITER
+    assert prefills[3].attrs["cached_tokens"] >= prompt_tokens(model, CODER)
+    usage = [c.usage_metadata for c in streamed if c.usage_metadata]
+    assert len(usage) == 1 and decodes[2].attrs["tokens"] == usage[0]["output_tokens"]
+    for prefill, decode in zip(prefills, decodes, strict=True):
+        assert prefill.start <= prefill.end == decode.start <= decode.end
+
+
+def test_outside_a_traced_run_nothing_is_recorded_and_calls_still_work(small_gguf: Path) -> None:
+    model = make(small_gguf)
+    assert str(ask(model, CODER, "untraced").content) == str(ask(model, CODER, "untraced").content)

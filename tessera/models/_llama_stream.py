@@ -1,0 +1,66 @@
+"""Streaming helpers of the ``llama_cpp`` backend: a token tap that decodes and cancels, and stop holdback."""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+__all__ = ["GenerationCancelled", "TokenTap", "without_stop_prefix"]
+
+
+class GenerationCancelled(Exception):
+    """A generation was stopped on request (a timeout, or a consumer that went away)."""
+
+
+class TokenTap:
+    """A pass-through logits processor that watches tokens go by: decodes them, and cancels on request.
+
+    llama-cpp-python calls it before sampling each token, with the ids evaluated so far (so it runs one
+    token behind); the caller fills in the tail from the final text. Cancelling raises
+    :class:`GenerationCancelled` between two tokens, where llama.cpp's state is consistent.
+    """
+
+    def __init__(
+        self, *, cancel: threading.Event | None = None, on_text: Callable[[str], None] | None = None
+    ) -> None:
+        self.cancel = cancel
+        self.on_text = on_text
+        self.seen: int | None = None
+        self._llm: Llama | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+
+    def bind(self, llm: Llama) -> None:
+        self._llm = llm
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        if self.cancel is not None and self.cancel.is_set():
+            raise GenerationCancelled("generation cancelled")
+        if self.seen is None:
+            self.seen = len(input_ids)  # the prompt
+        elif self.on_text is not None and self._llm is not None and len(input_ids) > self.seen:
+            data = self._llm.detokenize(list(input_ids[self.seen :]))
+            self.seen = len(input_ids)
+            text = self._decoder.decode(data)
+            if text:
+                self.on_text(text)
+        return logits
+
+
+def without_stop_prefix(text: str, stops: list[str]) -> str:
+    """The longest start of ``text`` that cannot be the beginning of a stop sequence."""
+    for stop in stops:
+        at = text.find(stop)
+        if at >= 0:
+            text = text[:at]
+    hold = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:size]):
+                hold = max(hold, size)
+                break
+    return text[: len(text) - hold]
