@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tessera.events import Event
     from tessera.types import Plan, RunResult, SubtaskResult
 
-__all__ = ["RunView", "StreamedReply", "critical_path", "footer", "plan_tree", "trace_view"]
+__all__ = ["RunView", "StreamedReply", "footer", "plan_tree", "trace_view"]
 
 STATE_STYLES = {
     "queued": "dim",
@@ -213,26 +213,8 @@ def footer(result: RunResult) -> Text:
     return line
 
 
-def critical_path(result: RunResult) -> tuple[list[str], float]:
-    """The chain through ``depends_on`` with the most subtask seconds, and those seconds."""
-    if result.plan is None:
-        return [], 0.0
-    took = {s.id: (s.ended - s.started) if s.started and s.ended else 0.0 for s in result.subtasks}
-    deps = {s.id: s.depends_on for s in result.plan.subtasks}
-    best: dict[str, tuple[float, list[str]]] = {}
-
-    def longest(sid: str) -> tuple[float, list[str]]:  # plans are validated acyclic
-        if sid not in best:
-            before = max((longest(d) for d in deps[sid] if d in deps), default=(0.0, []))
-            best[sid] = (before[0] + took.get(sid, 0.0), [*before[1], sid])
-        return best[sid]
-
-    seconds, chain = max((longest(sid) for sid in deps), default=(0.0, []))
-    return chain, seconds
-
-
 def trace_view(result: RunResult, started: float) -> RenderableType:
-    """``/trace``: planning, each subtask's start offset and duration, overhead, total, critical path."""
+    """``/trace``: each subtask's start offset and duration, then the timeline (as ``tessera trace``)."""
     timings = result.timings
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for name, justify in (
@@ -251,11 +233,11 @@ def trace_view(result: RunResult, started: float) -> RenderableType:
         model = (sub.model or "-") + (f"/{sub.tier}" if sub.tier else "")
         status = Text(sub.status, style=STATE_STYLES.get(sub.status, ""))
         table.add_row(sub.id, sub.specialist, model, status, start, took, str(sub.tokens or "-"))
-    chain, seconds = critical_path(result)
     lines = Text()
     lines.append(f"planning   {timings.planning_s:.3f}s\n")
-    lines.append(f"overhead   {timings.overhead_s:.3f}s\n")
-    lines.append(f"total      {timings.total_s:.3f}s\n")
-    path = " → ".join(chain) if chain else "-"
-    lines.append(f"critical path  {path}  ({seconds:.2f}s of subtask time)")
-    return Group(table, Text(""), lines)
+    lines.append(f"total      {timings.total_s:.3f}s")
+    if result.trace is None:
+        return Group(table, Text(""), lines)
+    from tessera._trace_view import timeline_text
+
+    return Group(table, Text(""), lines, Text(""), timeline_text(result.trace, width=40))

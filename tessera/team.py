@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.types import Command, StreamMode
 
 from tessera._async import iterate_sync, run_sync
+from tessera._otel import export_run
 from tessera.agents.planner import validate_plan
 from tessera.config import TeamConfig, load_team
 from tessera.errors import UserError
@@ -222,6 +223,7 @@ class Team:
                 decision = await _ask(approve, pending[0].value["plan"])
                 payload = Command(resume=self._checked(decision).model_dump(mode="json"))
             result = _result(state, thread, time.monotonic() - started, ctx, started)
+            export_run(result)
             if result.status == "done" and self.config.memory.long_term:
                 note = await _remember(self.config, state.get("task", ""), result)
                 if note:
@@ -354,4 +356,5 @@ def _result(
         thread_id=thread,
         status=status,
         notes=state.get("notes", []),
+        trace=ctx.tracer.finish() if ctx else None,
     )

@@ -142,7 +142,10 @@ def test_slash_commands(screen: Screen) -> None:
     out = screen.ask("/trace", "critical path")
     assert re.search(r"planning\s+\d+\.\d{3}s", out), out
     assert re.search(r"s1\s+poet\s+worker\s+done\s+\+\d+\.\d\ds", out), out
-    assert re.search(r"critical path\s+s1 → s2", out), out
+    assert re.search(r"critical path\s+planning \d+\.\d\ds → s1 \d+\.\d\ds → s2 \d+\.\d\ds → answer", out), (
+        out
+    )
+    assert re.search(r"worker .*#.* s1\* s2\*", out), out  # the timeline: a row per model, decode as #
     out = screen.ask("/team", "approve plans: off")
     assert re.search(r"poet\s+general\s+worker\s+Writes poems", out), out
     assert re.search(r"worker\s+function\s+tests\.repl_fakes:worker", out), out
@@ -264,7 +267,7 @@ def test_piped_stdin_runs_each_line_plainly(team: Path, env: dict[str, str]) -> 
     assert proc.returncode == 0, proc.stderr
     assert "\x1b[" not in proc.stdout
     assert "did: Write a haiku about tea." in proc.stdout
-    assert "critical path  s1 → s2" in proc.stdout
+    assert re.search(r"critical path  planning \d+\.\d\ds → s1 \d+\.\d\ds → s2", proc.stdout)
     assert "unknown command /nope; /help lists them" in proc.stdout
 
 

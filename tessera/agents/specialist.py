@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from tessera.agents.base import SpecialistRun
+from tessera.trace import record_span
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -86,7 +87,7 @@ async def _converse(
         messages.append(reply)
         for call in reply.tool_calls:
             tool = by_name.get(call["name"])
-            started = time.monotonic()
+            started, began = time.monotonic(), time.time()
             if tool is None:
                 result: Any = f"error: no tool named {call['name']!r} (available: {', '.join(by_name)})"
             else:
@@ -95,6 +96,7 @@ async def _converse(
                 except Exception as exc:  # noqa: BLE001 - the model sees the tool's error and can recover
                     result = f"error: {type(exc).__name__}: {exc}"
             run.spans.append((started, time.monotonic()))
+            record_span("tool", began, time.time(), tool=call["name"])
             messages.append(ToolMessage(content=str(result), tool_call_id=call["id"] or call["name"]))
     raise RuntimeError(f"no answer after {MAX_TOOL_STEPS} tool steps")
 

@@ -7,10 +7,12 @@ as that argument.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tessera.agents.base import Specialist, SpecialistRun
 from tessera.tools.base import BUILTIN_TOOLS, ToolEnv, resolve_tool, tool_module
+from tessera.trace import record_span
 
 __all__ = ["ToolAgent"]
 
@@ -19,6 +21,13 @@ class ToolAgent(Specialist):
     """Calls the specialist's ``tool`` with arguments read from the instruction."""
 
     async def run(self, instruction: str) -> SpecialistRun:
+        began = time.time()
+        try:
+            return await self._call(instruction)
+        finally:
+            record_span("tool", began, time.time(), tool=self.ctx.spec.tool)
+
+    async def _call(self, instruction: str) -> SpecialistRun:
         ctx = self.ctx
         name = ctx.spec.tool
         assert name is not None, "a tool agent names its tool (checked by the config)"

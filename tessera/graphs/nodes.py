@@ -31,8 +31,10 @@ from tessera.agents.planner import make_plan, validate_plan
 from tessera.agents.router import Router, RoutingHistory, SubtaskRecord, classify_difficulty
 from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
+from tessera.graphs._tracing import traced_step, traced_subtask
 from tessera.graphs.state import TeamState, conversation
 from tessera.tools.base import ToolEnv, resolve_tool
+from tessera.trace import Tracer
 from tessera.types import Approval, Subtask, SubtaskResult, fill_references, union_length
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ class RunContext:
     output_dir: Path | None = None
     """Where this run's tools write files (default: ``<state_dir>/outputs``)."""
     spans: list[tuple[float, float]] = field(default_factory=list)
+    tracer: Tracer = field(default_factory=Tracer)
+    """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.trace`)."""
     _finished: dict[str, asyncio.Future[SubtaskResult]] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
@@ -119,6 +123,7 @@ class TeamNodes:
         history = RoutingHistory(config.resolved_state_dir / "routing.sqlite") if tiers else None
         self.router = Router(config, history, difficulty=_difficulty_fn(config))
 
+    @traced_step("planning")
     async def plan(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
         """Ask the planner for a DAG (with one repair, then a fallback)."""
         ctx = run_context(config, self.config)
@@ -220,6 +225,7 @@ class TeamNodes:
         emit(SubtaskFinished(result=result))
         return {"results": {subtask.id: result}}
 
+    @traced_subtask
     async def _run(
         self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext, emit: Any
     ) -> SubtaskResult:
@@ -357,6 +363,7 @@ class TeamNodes:
             on_token=on_token,
         )
 
+    @traced_step("join")
     async def join(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
         """Done when every subtask succeeded; otherwise the planner decides, within ``max_replans``."""
         results = state.get("results") or {}
@@ -390,6 +397,7 @@ class TeamNodes:
         """Back to ``plan`` when the join step asked for a replan, else on to ``answer``."""
         return "plan" if state.get("replan_reason") else "answer"
 
+    @traced_step("answer")
     async def answer(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
         """Compose the final answer from the results (one successful subtask's output stands as is)."""
         plan = state.get("plan")

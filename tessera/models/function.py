@@ -20,6 +20,7 @@ import importlib
 import inspect
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from tessera._async import run_sync
 from tessera.errors import AgentRunError, ModelLoadError
 from tessera.models.base import TesseraChatModel, to_openai_messages
+from tessera.trace import record_span
 
 if TYPE_CHECKING:
     from tessera.config import FunctionModelConfig
@@ -81,6 +83,15 @@ class FunctionModel(TesseraChatModel):
     def _invoke_fn(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
         return self.fn(to_openai_messages(messages), **kwargs)
 
+    def _traced(self, start: float, message: AIMessage | None = None, first: float | None = None) -> None:
+        """Record one call as a ``decode`` span; a streamed call's wait for its first piece is ``prefill``."""
+        if first is not None and first > start:
+            record_span("prefill", start, first, model=self.model_id)
+            start = first
+        usage = message.usage_metadata if message is not None else None
+        tokens = usage["output_tokens"] if usage else None
+        record_span("decode", start, time.time(), model=self.model_id, tokens=tokens)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -88,10 +99,13 @@ class FunctionModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        start = time.time()
         result = self._invoke_fn(messages, _kw(stop, kwargs))
         if inspect.isawaitable(result) or inspect.isasyncgen(result):
             result = run_sync(_collect_async(result))
-        return _result(_to_message(result))
+        message = _to_message(result)
+        self._traced(start, message)
+        return _result(message)
 
     async def _agenerate(
         self,
@@ -100,13 +114,16 @@ class FunctionModel(TesseraChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        start = time.time()
         if inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn):
             result = await _collect_async(self._invoke_fn(messages, _kw(stop, kwargs)))
         else:
             result = await _in_thread(self._invoke_fn, messages, _kw(stop, kwargs))
             if inspect.isawaitable(result) or inspect.isasyncgen(result):
                 result = await _collect_async(result)
-        return _result(_to_message(result))
+        message = _to_message(result)
+        self._traced(start, message)
+        return _result(message)
 
     def _stream(
         self,
@@ -115,17 +132,23 @@ class FunctionModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        start, first = time.time(), None
         result = self._invoke_fn(messages, _kw(stop, kwargs))
         if inspect.isawaitable(result) or inspect.isasyncgen(result):
             result = run_sync(_collect_async(result))
         if _is_stream(result):
-            for piece in result:
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=str(piece)))
-                if run_manager:
-                    run_manager.on_llm_new_token(str(piece), chunk=chunk)
-                yield chunk
+            try:
+                for piece in result:
+                    first = first or time.time()
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=str(piece)))
+                    if run_manager:
+                        run_manager.on_llm_new_token(str(piece), chunk=chunk)
+                    yield chunk
+            finally:
+                self._traced(start, first=first)
             return
         message = _to_message(result)
+        self._traced(start, message)
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content=message.content,
@@ -150,23 +173,34 @@ class FunctionModel(TesseraChatModel):
                     await run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
                 yield chunk
             return
-        async for piece in self._invoke_fn(messages, _kw(stop, kwargs)):
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=str(piece)))
-            if run_manager:
-                await run_manager.on_llm_new_token(str(piece), chunk=chunk)
-            yield chunk
+        start, first = time.time(), None
+        try:
+            async for piece in self._invoke_fn(messages, _kw(stop, kwargs)):
+                first = first or time.time()
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=str(piece)))
+                if run_manager:
+                    await run_manager.on_llm_new_token(str(piece), chunk=chunk)
+                yield chunk
+        finally:
+            self._traced(start, first=first)
 
     def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
+        start = time.time()
         result = self._invoke_fn(messages, {**kwargs, "schema": schema})
         if inspect.isawaitable(result) or inspect.isasyncgen(result):
             result = run_sync(_collect_async(result))
-        return _to_message(result)
+        message = _to_message(result)
+        self._traced(start, message)
+        return message
 
     async def _astructured(
         self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
     ) -> AIMessage:
         if inspect.iscoroutinefunction(self.fn):
-            return _to_message(await self._invoke_fn(messages, {**kwargs, "schema": schema}))
+            start = time.time()
+            message = _to_message(await self._invoke_fn(messages, {**kwargs, "schema": schema}))
+            self._traced(start, message)
+            return message
         return await _in_thread(self._structured, messages, schema, **kwargs)  # type: ignore[no-any-return]
 
 
