@@ -22,5 +22,5 @@ fi
 
 # torch first, and pinned: the CPU wheel. Otherwise sentence-transformers pulls several GB of CUDA.
 "$PYTHON" -m pip install -q "torch==2.13.0"
-"$PYTHON" -m pip install -q -e ".[dev,ocr,tts]"
+"$PYTHON" -m pip install -q -e ".[dev,ocr,tts,distributed,otel,plot]"
 echo "setup: done ($("$PYTHON" -m tessera.cli --version))"

@@ -1,7 +1,8 @@
-"""Config sections for routing, memory, tools and runtime (re-exported by :mod:`tessera.config`)."""
+"""Config sections: routing, memory, tools, runtime, distributed (re-exported by :mod:`tessera.config`)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -113,3 +114,44 @@ class RuntimeConfig(_Section):
     memory_budget_mb: int | None = Field(
         None, ge=1, description="RAM for loaded models; default: 70% of physical memory."
     )
+
+
+class RayResources(_Section):
+    """What one model's Ray actor asks the cluster for (``models.<name>.ray``), with ``engine: ray``."""
+
+    num_cpus: float | None = Field(
+        None, ge=0, description="CPUs to reserve; default: n_threads (or 1) for llama_cpp, 0 for function."
+    )
+    num_gpus: float = Field(0, ge=0, description="GPUs to reserve (fractions share one GPU).")
+    memory_mb: int | None = Field(None, ge=1, description="RAM to reserve (Ray's 'memory' resource).")
+
+
+class DistributedConfig(_Section):
+    """Where the team's local models run: in this process, or as Ray actors placed by resources."""
+
+    engine: Literal["local", "ray"] = Field("local", description="'ray' runs local models as Ray actors.")
+    address: str | None = Field(
+        None,
+        description="None starts a private Ray for this process; 'auto' joins the cluster this machine is "
+        "part of (ray start); 'ray://host:10001' connects through Ray Client; 'host:6379' joins a head.",
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a Ray Tessera starts; default: all.")
+    object_store_mb: int = Field(
+        128, ge=80, description="Object store of a Ray Tessera starts (only messages travel through it)."
+    )
+    start_timeout_s: float = Field(
+        60.0, gt=0, description="How long a model's actor may take to be placed and built."
+    )
+
+    @model_validator(mode="after")
+    def _check_address(self) -> DistributedConfig:
+        address = self.address
+        if address is not None and address != "auto" and not re.match(r"^(ray://)?[\w.-]+:\d+$", address):
+            raise ValueError(f"address: {address!r} is not 'auto', ray://host:port or host:port")
+        local = {"num_cpus", "object_store_mb"} & self.model_fields_set
+        if address is not None and local:
+            raise ValueError(
+                f"{', '.join(sorted(local))}: only for a Ray that Tessera starts (no address); "
+                "a running cluster keeps its own settings"
+            )
+        return self

@@ -21,8 +21,10 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tessera._config_sections import (
     _NAME,
+    DistributedConfig,
     MemoryConfig,
     OcrConfig,
+    RayResources,
     RoutingConfig,
     RuntimeConfig,
     SandboxConfig,
@@ -34,6 +36,7 @@ from tessera.errors import ConfigError
 
 __all__ = [
     "AnswerConfig",
+    "DistributedConfig",
     "OcrConfig",
     "SandboxConfig",
     "ToolsConfig",
@@ -44,6 +47,7 @@ __all__ = [
     "ModelConfig",
     "OpenAIModelConfig",
     "PlannerConfig",
+    "RayResources",
     "RoutingConfig",
     "RuntimeConfig",
     "SpecialistConfig",
@@ -62,6 +66,9 @@ class _ModelBase(_Section):
     keep_warm: bool = Field(False, description="Never evict this model from the pool.")
     cost: float = Field(1.0, ge=0, description="Relative cost per 1k tokens, for routing.")
     max_prompt_tokens: int | None = Field(None, ge=1, description="Longest prompt to route here.")
+    ray: RayResources = Field(
+        default_factory=lambda: RayResources(), description="Its actor's resources, with engine: ray."
+    )
 
 
 class LlamaCppModelConfig(_ModelBase):
@@ -186,6 +193,7 @@ class TeamConfig(_Section):
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
     memory: MemoryConfig = Field(default_factory=lambda: MemoryConfig())
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
+    distributed: DistributedConfig = Field(default_factory=lambda: DistributedConfig())
 
     @property
     def resolved_state_dir(self) -> Path:

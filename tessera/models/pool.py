@@ -63,7 +63,15 @@ class ModelPool:
 
     @classmethod
     def from_team(cls, config: TeamConfig) -> ModelPool:
-        """The pool for a team config, with its ``runtime.memory_budget_mb``."""
+        """The pool for a team config, with its ``runtime.memory_budget_mb``.
+
+        With ``distributed.engine: ray`` it is a :class:`~tessera.distributed.RayModelPool`, whose local
+        models run as Ray actors.
+        """
+        if config.distributed.engine == "ray" and cls is ModelPool:
+            from tessera.distributed import RayModelPool
+
+            return RayModelPool(config)
         budget = config.runtime.memory_budget_mb
         return cls(config.models, memory_budget_bytes=budget * _MB if budget else None)
 
