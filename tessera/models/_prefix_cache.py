@@ -79,6 +79,13 @@ class PrefixCache:
         self.enabled = capacity_bytes > 0
         self._entries: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
 
+    @staticmethod
+    def supports(llm: Llama) -> bool:
+        """Whether a context can be cut back to a prefix: not for recurrent or sliding-window memory."""
+        model = llm.model
+        recurrent = llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model)
+        return not recurrent and llama_cpp.llama_model_n_swa(model) == 0
+
     @property
     def used_bytes(self) -> int:
         """Bytes held by saved states now."""
@@ -186,7 +193,7 @@ class PrefixCache:
             return True
         memory = llama_cpp.llama_get_memory(llm.ctx)
         if memory is None or not llama_cpp.llama_memory_seq_rm(memory, _SEQ, keep, -1):
-            self.enabled = False  # recurrent or sliding-window memory: prefixes cannot be cut out
+            self.enabled = False  # memory that cannot be cut back: fall back to full prefills
             self.clear()
             llm.reset()
             return False

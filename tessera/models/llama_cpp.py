@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
@@ -41,7 +42,7 @@ from tessera.models import _download
 from tessera.models._gguf import GGUFInfo, read_gguf
 from tessera.models._llama_stream import GenerationCancelled, TokenTap, without_stop_prefix
 from tessera.models._schema import fit_schema, schema_to_grammar
-from tessera.models.base import TesseraChatModel, to_openai_messages
+from tessera.models.base import TesseraChatModel, json_schema_of, to_openai_messages
 from tessera.trace import carry, record_span
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ class LlamaCppChatModel(TesseraChatModel):
             _warm_up(llm)
         self.load_seconds = time.perf_counter() - started
         record_span("load", wall_start, time.time(), model=self.model_id)
-        if self.prefix_cache_mb:
+        if self.prefix_cache_mb and PrefixCache.supports(llm):
             llm.prefix_cache = PrefixCache(self.prefix_cache_mb * _MB)
         return llm
 
@@ -408,10 +409,40 @@ class LlamaCppChatModel(TesseraChatModel):
             cancel.set()
             await asyncio.shield(worker)
 
+    async def astream_structured(self, value: LanguageModelInput, schema: Any) -> AsyncIterator[str]:
+        """The JSON for ``schema`` in pieces as the grammar-constrained generation produces them."""
+        messages = self._convert_input(value).to_messages()
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def on_text(text: str) -> None:
+            loop.call_soon_threadsafe(pieces.put_nowait, text)
+
+        work = asyncio.ensure_future(
+            asyncio.to_thread(
+                self._structured, messages, json_schema_of(schema), cancel=cancel, on_text=on_text
+            )
+        )
+        work.add_done_callback(lambda _: pieces.put_nowait(None))  # after the pieces queued before it
+        emitted = ""
+        try:
+            while (piece := await pieces.get()) is not None:
+                emitted += piece
+                yield piece
+            message = await work
+        finally:
+            if not work.done():
+                cancel.set()
+        text = str(message.content)
+        if text.startswith(emitted) and len(text) > len(emitted):
+            yield text[len(emitted) :]
+
     def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         cancel = kwargs.pop("cancel", None)
+        on_text = kwargs.pop("on_text", None)
         params = self._params(None, kwargs)
-        tap = TokenTap(cancel=cancel) if cancel is not None else None
+        tap = TokenTap(cancel=cancel, on_text=on_text) if cancel is not None or on_text else None
         with self._session() as llm:
             room = llm.n_ctx() - self._prompt_tokens(llm, messages)
             try:

@@ -175,6 +175,29 @@ def test_a_state_larger_than_the_bound_is_not_kept(small_gguf: Path) -> None:
     assert cached(again) < 32 and again.content == first.content
 
 
+def test_sliding_window_models_get_no_prefix_cache(small_gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import llama_cpp
+
+    monkeypatch.setattr(llama_cpp, "llama_model_n_swa", lambda model: 4096)
+    model = make(small_gguf)
+    assert model.prefix_cache is None
+    assert ask(model, CODER, "still answers").content
+
+
+def test_a_context_that_cannot_be_cut_back_turns_the_cache_off_and_prefills_in_full(
+    small_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llama_cpp
+
+    model, plain = make(small_gguf), make(small_gguf, prefix_cache_mb=0)
+    expected = [str(ask(plain, s, "x").content) for s in (CODER, WRITER)]
+    ask(model, CODER, "warm up")
+    monkeypatch.setattr(llama_cpp, "llama_memory_seq_rm", lambda *args: False)
+    assert [str(ask(model, s, "x").content) for s in (CODER, WRITER)] == expected
+    cache = model.prefix_cache
+    assert cache is not None and not cache.enabled and cache.used_bytes == 0
+
+
 def test_prefix_cache_mb_is_on_by_default_and_cannot_be_negative() -> None:
     config = LlamaCppModelConfig(backend="llama_cpp", path=Path("m.gguf"))
     assert config.prefix_cache_mb > 0
