@@ -46,7 +46,7 @@ def draw_png(trace: Trace, out: Path, *, title: str = "", dpi: int = 110) -> Pat
                 y,
                 max(step.seconds, total / 400),
                 left=step.start - t0,
-                height=0.78,
+                height=0.9,
                 color=PHASES.get(step.kind, PHASES["subtask"])[1],
                 edgecolor=CRITICAL if on_path else "#8a8a8a",
                 linewidth=2.0 if on_path else 0.6,
@@ -59,7 +59,7 @@ def draw_png(trace: Trace, out: Path, *, title: str = "", dpi: int = 110) -> Pat
                 y,
                 max(part.seconds, total / 600),
                 left=part.start - t0,
-                height=0.42,
+                height=0.4,
                 color=PHASES.get(phase(part), ("", "#555555", ""))[1],
                 zorder=2,
             )
@@ -68,7 +68,7 @@ def draw_png(trace: Trace, out: Path, *, title: str = "", dpi: int = 110) -> Pat
             if step.seconds / total > 0.04:
                 ax.text(
                     step.start - t0 + total / 300,
-                    y + 0.3,
+                    y + 0.33,
                     step_label(step),
                     fontsize=7,
                     va="center",

@@ -100,6 +100,8 @@ def timeline_rows(trace: Trace) -> list[Row]:
         if span.kind in CONTAINER_KINDS or phase(span) == "deps":
             continue
         row = where.get(span.parent or "")
+        if row is not None and span.kind == "load" and span.lane != row.steps[0].lane:
+            row = None  # a model loading in the background (preload) goes on that model's row
         if row is None:
             row = lanes[span.lane][0] if span.lane in lanes else None
         if row is None:
