@@ -20,6 +20,7 @@ from tessera._cli_common import json_option, load_team_file, team_option
 from tessera._cli_init import completion, init
 from tessera._cli_memory import bench_retrieval, ingest, memory, search
 from tessera._cli_routing import bench_routing, stats
+from tessera._cli_serve import serve
 from tessera._cli_trace import trace
 from tessera._version import __version__
 
@@ -321,6 +322,7 @@ cli.add_command(memory)
 bench.add_command(bench_retrieval)
 bench.add_command(bench_routing)
 cli.add_command(stats)
+cli.add_command(serve)
 cli.add_command(trace)
 
 

@@ -104,7 +104,13 @@ class OpenAIModelConfig(_ModelBase):
     """Any OpenAI-compatible endpoint: llama.cpp server, vLLM, Ollama, a cloud API."""
 
     backend: Literal["openai"]
-    base_url: str = Field(description="Endpoint root, e.g. http://127.0.0.1:8080/v1.")
+    base_url: str | None = Field(None, description="Endpoint root, e.g. http://127.0.0.1:8080/v1.")
+    endpoints: list[str] = Field(
+        default_factory=list,
+        description="Replicas of the model (endpoint roots), instead of base_url: requests go to the "
+        "healthy ones and fail over on error or timeout.",
+    )
+    cooloff_s: float = Field(15.0, ge=0, description="How long a replica that failed is skipped.")
     model: str = Field(description="Model name sent to the endpoint.")
     api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
     timeout_s: float = Field(60.0, gt=0, description="Timeout of one request.")
@@ -113,6 +119,19 @@ class OpenAIModelConfig(_ModelBase):
         "json_object",
         description="How to ask for JSON: llama.cpp's server refuses json_schema.",
     )
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> OpenAIModelConfig:
+        if self.base_url is not None and self.endpoints:
+            raise ValueError("set either 'base_url' or 'endpoints', not both")
+        if self.base_url is None and not self.endpoints:
+            raise ValueError("needs 'base_url', or 'endpoints' (a list of replica URLs)")
+        for url in [self.base_url, *self.endpoints]:
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ValueError(f"endpoint {url!r} is not an http:// or https:// URL")
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise ValueError("endpoints: a URL is listed twice")
+        return self
 
 
 class FunctionModelConfig(_ModelBase):

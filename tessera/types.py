@@ -80,6 +80,8 @@ class SubtaskResult(BaseModel):
     """Seconds spent inside model or tool calls (the rest of the span is framework overhead)."""
     artifacts: dict[str, Any] = Field(default_factory=dict)
     """Kind-specific extras: the coder's ``code``, a WAV file's ``path`` and ``duration_s``, ..."""
+    endpoint: str | None = None
+    """The URL of the remote endpoint that served its last model call (None for local models)."""
 
 
 def union_length(

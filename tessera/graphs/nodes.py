@@ -33,6 +33,7 @@ from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs._tracing import traced_step, traced_subtask
 from tessera.graphs.state import TeamState, conversation
+from tessera.models.base import collect_endpoints
 from tessera.tools.base import ToolEnv, resolve_tool
 from tessera.trace import Tracer
 from tessera.types import Approval, Subtask, SubtaskResult, fill_references, union_length
@@ -263,7 +264,9 @@ class TeamNodes:
             while True:
                 specialist = self._context(subtask.specialist, ctx, on_token, model_name)
                 specialist.scratch = scratch
+                served = collect_endpoints()
                 run = await execute(cls, specialist, instruction)
+                endpoint = served[-1] if served else None  # before the checks call other models
                 if run.error is None:
                     run.error = await self._check(subtask.specialist, instruction, run.output)
                 ctx.spans.extend(run.spans)
@@ -318,6 +321,7 @@ class TeamNodes:
             tokens=tokens,
             busy_s=union_length(run.spans),
             artifacts=run.artifacts,
+            endpoint=endpoint,
         )
 
     async def _difficulty(self, instruction: str) -> float | None:

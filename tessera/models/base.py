@@ -11,6 +11,7 @@ import asyncio
 import copy
 import functools
 import json
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -20,10 +21,30 @@ from pydantic import BaseModel, ValidationError
 
 from tessera.errors import StructuredOutputError
 
-__all__ = ["TesseraChatModel", "to_openai_messages"]
+__all__ = ["TesseraChatModel", "collect_endpoints", "note_endpoint", "to_openai_messages"]
 
 T = TypeVar("T", bound=BaseModel)
 Schema = type[BaseModel] | dict[str, Any]
+_ENDPOINTS: ContextVar[list[str] | None] = ContextVar("tessera_endpoints", default=None)
+
+
+def collect_endpoints() -> list[str]:
+    """Start collecting, in the current context, the endpoints that serve the model calls made from here.
+
+    Returns the list they are appended to, in order. It is shared (not copied) into the threads and
+    tasks the calls run in, so a remote backend deep inside a specialist can report where each request
+    went. Call it at the start of a task (an asyncio task or a LangGraph node has its own context).
+    """
+    served: list[str] = []
+    _ENDPOINTS.set(served)
+    return served
+
+
+def note_endpoint(url: str) -> None:
+    """Report that ``url`` answered a model call (a no-op unless :func:`collect_endpoints` ran)."""
+    served = _ENDPOINTS.get()
+    if served is not None:
+        served.append(url)
 
 
 def to_openai_messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ def describe_models(team: TeamConfig) -> list[dict[str, Any]]:
             present = file is not None
             size_mb = Path(file).stat().st_size / (1 << 20) if file is not None else None
         elif isinstance(config, OpenAIModelConfig):
-            source = f"{config.base_url} ({config.model})"
+            source = f"{config.base_url or ', '.join(config.endpoints)} ({config.model})"
         elif isinstance(config, FunctionModelConfig):
             source = config.callable
         rows.append(

@@ -4,6 +4,12 @@ It delegates to langchain-openai's ``ChatOpenAI`` for the wire protocol and adds
 a timeout on every request, and structured output through ``response_format: json_object`` plus a
 schema, which is what llama.cpp's server accepts (it refuses ``json_schema``). Endpoints that honour
 ``json_schema`` can opt into it with ``structured_output: json_schema``.
+
+A model may have several ``endpoints`` (replicas of one model on several devices) instead of one
+``base_url``: requests go to the least busy healthy replica and fail over to the next one on a connection
+error, a timeout or a 5xx (see :mod:`tessera.models._replicas`). Every request carries the
+``X-Tessera-Hops`` header, one more than the hops of the request being served, so that a team served
+with ``tessera serve --team`` cannot call itself in an endless loop.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import os
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -23,12 +30,20 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
 from tessera.errors import MissingDependencyError, ModelLoadError
+from tessera.models._replicas import EndpointsUnreachable, ReplicaSet
 from tessera.models.base import TesseraChatModel
 
 if TYPE_CHECKING:
     from tessera.config import OpenAIModelConfig
 
-__all__ = ["OpenAIChatModel"]
+__all__ = ["HOPS_HEADER", "EndpointsUnreachable", "OpenAIChatModel", "current_hops"]
+
+HOPS_HEADER = "X-Tessera-Hops"
+"""How many ``tessera serve --team`` servers a request has passed through."""
+current_hops: ContextVar[int] = ContextVar("tessera_hops", default=0)
+"""The hops of the request being served; requests made while serving it carry one more."""
+CONNECT_TIMEOUT_S = 5.0
+"""Longest wait for a TCP connection (``timeout_s`` bounds the whole request)."""
 
 
 class OpenAIChatModel(TesseraChatModel):
@@ -36,7 +51,11 @@ class OpenAIChatModel(TesseraChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    base_url: str
+    base_url: str | None = None
+    endpoints: list[str] = []
+    """Replicas of the model, instead of one ``base_url``."""
+    cooloff_s: float = 15.0
+    """How long a replica that failed is skipped."""
     model: str
     api_key: str | None = None
     timeout_s: float = 60.0
@@ -47,8 +66,9 @@ class OpenAIChatModel(TesseraChatModel):
     seed: int | None = None
     structured_output: Literal["json_object", "json_schema"] = "json_object"
     strict_json: bool = False  # llama.cpp server's schema grammar lets control characters into strings
-    _client: Any = PrivateAttr(None)
-    _async_client: Any = PrivateAttr(None)
+    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _async_clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _replicas: ReplicaSet | None = PrivateAttr(None)
 
     @classmethod
     def from_config(cls, name: str, config: OpenAIModelConfig) -> OpenAIChatModel:
@@ -63,7 +83,21 @@ class OpenAIChatModel(TesseraChatModel):
         fields = config.model_dump(
             exclude={"backend", "api_key_env", "cost", "max_prompt_tokens", "keep_warm"}
         )
-        return cls(model_id=name, api_key=key, **fields)
+        return cls(model_id=name, api_key=key, **{k: v for k, v in fields.items() if v is not None})
+
+    @property
+    def urls(self) -> list[str]:
+        """The endpoint URLs: the replicas, or the one ``base_url``."""
+        return list(self.endpoints) or ([self.base_url] if self.base_url else [])
+
+    @property
+    def replicas(self) -> ReplicaSet:
+        """Health and load of each endpoint."""
+        if self._replicas is None:
+            if not self.urls:
+                raise ModelLoadError(f"models.{self.model_id}: needs 'base_url' or 'endpoints'")
+            self._replicas = ReplicaSet(self.urls, cooloff_s=self.cooloff_s, api_key=self.api_key)
+        return self._replicas
 
     @property
     def _llm_type(self) -> str:
@@ -71,41 +105,47 @@ class OpenAIChatModel(TesseraChatModel):
 
     @property
     def client(self) -> Any:
-        """The underlying ``langchain_openai.ChatOpenAI``, for synchronous calls."""
-        if self._client is None:
-            self._client = self._build_client()
-        return self._client
+        """The underlying ``langchain_openai.ChatOpenAI`` of the first endpoint, for synchronous calls."""
+        return self._client_for(self.urls[0])
 
-    def _aclient(self) -> Any:
-        """A ``ChatOpenAI`` for the running event loop.
+    def _client_for(self, url: str) -> Any:
+        client = self._clients.get(url)
+        if client is None:
+            client = self._clients[url] = self._build_client(url)
+        return client
+
+    def _aclient(self, url: str) -> Any:
+        """A ``ChatOpenAI`` for ``url`` and the running event loop.
 
         httpx's async connections belong to the loop that opened them, and langchain-openai shares
         one async httpx client per endpoint: reused from a second ``asyncio.run``, it fails with
         "Event loop is closed". So each event loop gets a client of its own.
         """
         loop = asyncio.get_running_loop()
-        cached = self._async_client
+        cached = self._async_clients.get(url)
         if cached is not None and cached[0]() is loop:
             return cached[1]
         import openai
 
-        client = self._build_client(http_async_client=openai.DefaultAsyncHttpxClient())
-        self._async_client = (weakref.ref(loop), client)
+        client = self._build_client(url, http_async_client=openai.DefaultAsyncHttpxClient())
+        self._async_clients[url] = (weakref.ref(loop), client)
         return client
 
-    def _build_client(self, **extra: Any) -> Any:
+    def _build_client(self, url: str, **extra: Any) -> Any:
         try:
             chat_openai = _chat_openai_class()
         except ImportError:
             raise MissingDependencyError(
                 "the openai backend needs langchain-openai: pip install langchain-openai"
             ) from None
+        import httpx
+
         return chat_openai(
             model=self.model,
-            base_url=self.base_url,
+            base_url=url,
             api_key=self.api_key or "not-needed",
-            timeout=self.timeout_s,
-            max_retries=self.max_retries,
+            timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_S)),
+            max_retries=0 if len(self.urls) > 1 else self.max_retries,  # replicas fail over instead
             temperature=self.temperature,
             top_p=self.top_p,
             max_tokens=self.max_tokens,
@@ -126,8 +166,13 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result: ChatResult = self.client._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        self._tag(result)
+        def call(url: str) -> ChatResult:
+            client = self._client_for(url)
+            result: ChatResult = client._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+            return result
+
+        url, result = self.replicas.call(call, self.model_id)
+        self._tag(result, url)
         return result
 
     async def _agenerate(
@@ -137,10 +182,15 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result: ChatResult = await self._aclient()._agenerate(
-            messages, stop=stop, run_manager=run_manager, **kwargs
-        )
-        self._tag(result)
+        async def call(url: str) -> ChatResult:
+            client = self._aclient(url)
+            result: ChatResult = await client._agenerate(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            )
+            return result
+
+        url, result = await self.replicas.acall(call, self.model_id)
+        self._tag(result, url)
         return result
 
     def _stream(
@@ -150,7 +200,12 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        yield from self.client._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        def call(url: str) -> Iterator[ChatGenerationChunk]:
+            client = self._client_for(url)
+            chunks: Iterator[ChatGenerationChunk] = client._stream(messages, stop, run_manager, **kwargs)
+            return chunks
+
+        yield from self.replicas.stream(call, self.model_id)
 
     async def _astream(
         self,
@@ -159,8 +214,14 @@ class OpenAIChatModel(TesseraChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        client = self._aclient()
-        async for chunk in client._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
+        def call(url: str) -> AsyncIterator[ChatGenerationChunk]:
+            client = self._aclient(url)
+            chunks: AsyncIterator[ChatGenerationChunk] = client._astream(
+                messages, stop, run_manager, **kwargs
+            )
+            return chunks
+
+        async for chunk in self.replicas.astream(call, self.model_id):
             yield chunk
 
     def _structured_request(
@@ -192,9 +253,10 @@ class OpenAIChatModel(TesseraChatModel):
         except Exception as exc:
             return _truncated_reply(exc)
 
-    def _tag(self, result: ChatResult) -> None:
+    def _tag(self, result: ChatResult, url: str) -> None:
         for generation in result.generations:
             generation.message.response_metadata.setdefault("model", self.model_id)
+            generation.message.response_metadata["endpoint"] = url
 
 
 @functools.cache
@@ -213,6 +275,9 @@ def _chat_openai_class() -> type[Any]:
             payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
             if "max_completion_tokens" in payload:
                 payload["max_tokens"] = payload.pop("max_completion_tokens")
+            headers = dict(payload.get("extra_headers") or {})
+            headers[HOPS_HEADER] = str(current_hops.get() + 1)
+            payload["extra_headers"] = headers
             return payload
 
     return _ChatOpenAI
