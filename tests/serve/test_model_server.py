@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from langchain_core.tools import tool
@@ -120,3 +120,55 @@ def test_requests_over_the_concurrency_limit_get_429(host: Team, monkeypatch: py
             assert _post(server.url, _chat("two"))[0] == 429
             assert first.result()[0] == 200
         assert load.in_flight == 0
+
+
+class Mood(BaseModel):
+    """Bounded, so a random-weight model finishes it in a few tokens."""
+
+    mood: Literal["happy", "sad", "calm"]
+    tired: bool
+
+
+def test_a_real_llama_cpp_model_served_answers_streams_and_keeps_to_a_schema(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    team = Team(
+        TeamConfig.from_dict(
+            {
+                "name": "tiny",
+                "state_dir": str(tmp_path / "state"),
+                "models": {
+                    "tiny": {
+                        "backend": "llama_cpp",
+                        "path": str(tiny_gguf),
+                        "n_ctx": 512,
+                        "max_tokens": 8,
+                        "n_threads": 1,
+                        "seed": 3,
+                    }
+                },
+                "planner": {"model": "tiny"},
+                "specialists": {"general": {"description": "d", "model": "tiny"}},
+            }
+        )  # fmt: skip
+    )
+    try:
+        with _serve(team, "tiny") as server:
+            health = _get(f"{server.url.removesuffix('/v1')}/health")
+            assert (health["model"], health["backend"], health["loaded"]) == ("tiny", "llama_cpp", False)
+            model = OpenAIChatModel(
+                model_id="remote", base_url=server.url, model="tiny", max_tokens=6, timeout_s=60
+            )
+            reply = model.invoke("Once upon a time")
+            assert isinstance(reply.content, str) and reply.usage_metadata is not None
+            assert 0 < reply.usage_metadata["output_tokens"] <= 6 + 3  # llama.cpp may finish a UTF-8 sequence
+            assert len([c for c in model.stream("Once upon a time") if c.content]) > 1
+            assert isinstance(model.with_structured_output(Mood).invoke("How are you?"), Mood)  # the grammar
+            assert _get(f"{server.url.removesuffix('/v1')}/health")["loaded"] is True
+    finally:
+        team.close()
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)  # type: ignore[no-any-return]
