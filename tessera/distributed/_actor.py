@@ -28,8 +28,14 @@ _MB = 1 << 20
 INSTALL_HINT = 'distributed.engine: ray needs Ray: pip install "tessera[distributed]"'
 
 
-def import_ray() -> Any:
-    """``import ray``, or a :class:`UserError` saying how to install it."""
+def import_ray(settings: DistributedConfig | None = None) -> Any:
+    """``import ray``, or a :class:`UserError` saying how to install it.
+
+    With ``settings`` for a Ray that Tessera will start (no address), ``RAY_AUTH_MODE`` defaults to
+    ``token`` first: Ray reads it once, on import.
+    """
+    if settings is not None and settings.address is None and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -46,10 +52,7 @@ def connect(settings: DistributedConfig) -> bool:
     set): Ray's ports listen on every interface, and without a token anyone who can reach them can run
     code here. Ray writes the token to ``~/.ray/auth_token`` once.
     """
-    fresh = "ray" not in sys.modules
-    if settings.address is None and fresh:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # read when ray is imported, so set it first
-    ray = import_ray()
+    ray = import_ray(settings)
     if ray.is_initialized():
         return False
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}

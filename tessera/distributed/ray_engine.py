@@ -189,7 +189,7 @@ class RayModelPool(ModelPool):
     """
 
     def __init__(self, config: TeamConfig) -> None:
-        import_ray()  # fail here, at the start, when Ray is not installed
+        import_ray(config.distributed)  # fail here, at the start, when Ray is not installed
         budget = config.runtime.memory_budget_mb
         super().__init__(config.models, memory_budget_bytes=budget * _MB if budget else None)
         self.settings = config.distributed

@@ -182,10 +182,10 @@ def test_a_llama_cpp_model_runs_in_its_actor(tmp_path: Path, tiny_gguf: Path) ->
 
 SCRIPT = """
 import json, os, sys
-import ray
 from tessera import Team, TeamConfig
 config = TeamConfig.from_dict(json.loads(sys.argv[1]))
 team = Team(config)
+import ray  # after the team, as in a user's program that never touches Ray itself
 result = team.run("use alpha")
 proxy = team.pool.get("a")
 report = {
@@ -230,6 +230,7 @@ def run_script(tmp_path: Path, distributed: dict[str, Any], env: dict[str, str])
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    report["stderr"] = done.stderr
     assert report["status"] == "done"
     return report
 
@@ -243,6 +244,7 @@ def test_a_private_ray_is_small_uses_token_auth_and_stops_with_the_team(tmp_path
     assert report["cpus"] == 1.0
     assert report["object_store"] == 100 * 2**20
     assert report["auth"] == "token"
+    assert "Token authentication is enabled" not in report["stderr"], "Tessera chose it, Ray did not warn"
     assert (home / ".ray" / "auth_token").is_file(), "Ray made the cluster's token on first start"
     assert report["ray_up_after_close"] is False, "the team shuts down the Ray it started"
 
