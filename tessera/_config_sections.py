@@ -114,6 +114,9 @@ class RuntimeConfig(_Section):
     memory_budget_mb: int | None = Field(
         None, ge=1, description="RAM for loaded models; default: 70% of physical memory."
     )
+    preload: bool = Field(
+        True, description="Load a specialist's model in the background as soon as a plan names it."
+    )
 
 
 class RayResources(_Section):

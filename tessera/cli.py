@@ -18,6 +18,7 @@ import click
 
 from tessera._cli_common import json_option, load_team_file, team_option
 from tessera._cli_init import completion, init
+from tessera._cli_latency import bench_latency
 from tessera._cli_memory import bench_retrieval, ingest, memory, search
 from tessera._cli_routing import bench_routing, stats
 from tessera._cli_serve import serve
@@ -321,6 +322,7 @@ cli.add_command(search)
 cli.add_command(memory)
 bench.add_command(bench_retrieval)
 bench.add_command(bench_routing)
+bench.add_command(bench_latency)
 cli.add_command(stats)
 cli.add_command(serve)
 cli.add_command(trace)

@@ -157,6 +157,9 @@ class PlannerConfig(_Section):
         False, description="Pause after each plan until the user accepts, edits or rejects it."
     )
     system_prompt: str | None = None
+    stream: bool = Field(
+        True, description="Start each subtask as soon as the streaming plan has it (not with approve)."
+    )
 
 
 class AnswerConfig(_Section):

@@ -124,6 +124,8 @@ class Chat:
     ) -> None:
         self.config = config
         self.team = Team(config)
+        if config.runtime.preload:  # the first question should not wait for the planner's weights
+            self.team.pool.preload([config.planner.model])
         self.thread = thread or new_thread_id()
         self.console = console
         self.interactive = interactive

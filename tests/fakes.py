@@ -117,3 +117,24 @@ def rater(messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, 
     if schema is not None and "difficulty" in schema.get("properties", {}):
         return json.dumps({"difficulty": 5 if "prove" in messages[-1]["content"].lower() else 1})
     return "small did: " + messages[-1]["content"]
+
+
+PLAN_FINISHED: dict[str, float] = {}
+"""Task -> when ``slow_planner`` yielded the last piece of its plan."""
+
+
+def slow_planner(messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, **kw: Any) -> Any:
+    """Streams the plan in ``PLANS`` (see ``planner``) in 40 pieces over about 2 seconds."""
+    if schema is None or "subtasks" not in schema.get("properties", {}):
+        return planner(messages, schema=schema, **kw)
+    task = next(m for m in messages if m["role"] == "user")["content"].rsplit("Task: ", 1)[-1]
+    text = planner(messages, schema=schema, **kw)
+    return _trickle(task, text)
+
+
+def _trickle(task: str, text: str) -> Any:
+    step = max(1, len(text) // 40)
+    for i in range(0, len(text), step):
+        time.sleep(0.05)
+        yield text[i : i + step]
+    PLAN_FINISHED[task] = time.time()

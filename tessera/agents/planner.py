@@ -9,12 +9,15 @@ crashes a run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import ValidationError
 
+from tessera.agents._plan_stream import PlanScanner
+from tessera.models.base import TesseraChatModel, validate_output
 from tessera.types import Plan, Subtask, references
 
 if TYPE_CHECKING:
@@ -130,15 +133,23 @@ async def make_plan(
     max_subtasks: int,
     system_prompt: str | None = None,
     context: str | None = None,
+    on_subtask: Callable[[Subtask], None] | None = None,
 ) -> PlanOutcome:
-    """Plan ``task``: one try, one repair with the reasons, then a single-subtask fallback."""
+    """Plan ``task``: one try, one repair with the reasons, then a single-subtask fallback.
+
+    With ``on_subtask``, the plan is streamed and each subtask is passed to it the moment it is complete
+    (before the plan is validated: the caller decides what may start).
+    """
     messages = planner_messages(
         task, specialists, max_subtasks=max_subtasks, system_prompt=system_prompt, context=context
     )
     problems: list[str] = []
     for attempt in (1, 2):
         try:
-            plan = Plan.model_validate(await model.with_structured_output(Plan).ainvoke(messages))
+            if on_subtask is not None and isinstance(model, TesseraChatModel):
+                plan = await _streamed_plan(model, messages, on_subtask)
+            else:
+                plan = Plan.model_validate(await model.with_structured_output(Plan).ainvoke(messages))
         except Exception as exc:  # noqa: BLE001 - a broken planner falls back, it does not crash the run
             errors = [f"planner failed: {type(exc).__name__}: {exc}"]
         else:
@@ -158,3 +169,19 @@ async def make_plan(
         subtasks=[Subtask(id="s1", specialist=general_specialist(specialists), instruction=task[:800])]
     )
     return PlanOutcome(plan=fallback, attempts=2, problems=problems, fallback=True)
+
+
+async def _streamed_plan(
+    model: TesseraChatModel, messages: list[BaseMessage], on_subtask: Callable[[Subtask], None]
+) -> Plan:
+    scanner = PlanScanner()
+    async for piece in model.astream_structured(messages, Plan):
+        for item in scanner.feed(piece):
+            try:
+                subtask = Subtask.model_validate(item)
+            except ValidationError:
+                continue  # the whole plan's validation reports it
+            on_subtask(subtask)
+    plan = validate_output(AIMessage(content=scanner.text), Plan, strict=model.strict_json)
+    assert isinstance(plan, Plan)
+    return plan

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ from tessera.graphs.state import TeamState, conversation
 from tessera.models.base import collect_endpoints
 from tessera.tools.base import ToolEnv, resolve_tool
 from tessera.trace import Tracer
-from tessera.types import Approval, Subtask, SubtaskResult, fill_references, union_length
+from tessera.types import Approval, Plan, Subtask, SubtaskResult, fill_references, references, union_length
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -76,6 +77,9 @@ class RunContext:
     spans: list[tuple[float, float]] = field(default_factory=list)
     tracer: Tracer = field(default_factory=Tracer)
     """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.trace`)."""
+    early: dict[str, tuple[Subtask, asyncio.Task[SubtaskResult]]] = field(default_factory=dict)
+    """Subtasks started while the plan was still streaming, by id."""
+    preloaded: set[str] = field(default_factory=set)
     _finished: dict[str, asyncio.Future[SubtaskResult]] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
@@ -140,15 +144,24 @@ class TeamNodes:
             else "",
         ]
         context = "\n\n".join(part for part in [*earlier, context or ""] if part) or None
+        streamed = planner.stream and not planner.approve and not state.get("replans")
         started = time.monotonic()
-        outcome = await make_plan(
-            self.pool.get(planner.model),
-            state["task"],
-            self.config.specialists,
-            max_subtasks=planner.max_subtasks,
-            system_prompt=planner.system_prompt,
-            context=context,
-        )
+        try:
+            outcome = await make_plan(
+                self.pool.get(planner.model),
+                state["task"],
+                self.config.specialists,
+                max_subtasks=planner.max_subtasks,
+                system_prompt=planner.system_prompt,
+                context=context,
+                on_subtask=self._early_starter(ctx, get_stream_writer()) if streamed else None,
+            )
+        except BaseException:
+            _keep_early(ctx, None)
+            raise
+        _keep_early(ctx, outcome.plan)
+        for subtask in outcome.plan.subtasks:
+            self._preload(ctx, subtask.specialist)
         ended = time.monotonic()
         ctx.spans.append((started, ended))
         notes = [f"plan rejected: {p}" for p in outcome.problems]
@@ -214,6 +227,16 @@ class TeamNodes:
         subtask: Subtask = payload["subtask"]
         known: dict[str, SubtaskResult] = payload.get("known", {})
         emit = get_stream_writer()
+        early = ctx.early.pop(subtask.id, None)
+        if early is not None and early[0] == subtask:  # started while the plan streamed
+            result = await early[1]
+        else:
+            result = await self._guarded(subtask, known, ctx, emit)
+        return {"results": {subtask.id: result}}
+
+    async def _guarded(
+        self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext, emit: Any
+    ) -> SubtaskResult:
         try:
             result = await self._run(subtask, known, ctx, emit)
         except asyncio.CancelledError:
@@ -222,9 +245,48 @@ class TeamNodes:
             result = SubtaskResult(
                 id=subtask.id, specialist=subtask.specialist, status="failed", error=str(exc)
             )
+        emit(SubtaskFinished(result=result))  # before its dependents can start
         ctx.publish(result)
-        emit(SubtaskFinished(result=result))
-        return {"results": {subtask.id: result}}
+        return result
+
+    def _early_starter(self, ctx: RunContext, emit: Any) -> Callable[[Subtask], None]:
+        """A callback for the streaming planner: start each subtask once its dependencies have started.
+
+        A subtask waits while a dependency is not planned (or not started) yet, so a plan that will turn
+        out to have a cycle or a dangling dependency never starts those subtasks.
+        """
+        waiting: list[Subtask] = []
+
+        def startable(subtask: Subtask) -> bool:
+            return all(dep in ctx.early and dep != subtask.id for dep in subtask.depends_on) and set(
+                references(subtask.instruction)
+            ) <= set(subtask.depends_on)
+
+        def on_subtask(subtask: Subtask) -> None:
+            if subtask.specialist not in self.config.specialists or subtask.id in ctx.early:
+                return  # the plan's validation reports it
+            self._preload(ctx, subtask.specialist)
+            waiting.append(subtask)
+            while ready := [w for w in waiting if startable(w)]:
+                for sub in ready:
+                    waiting.remove(sub)
+                    task = asyncio.create_task(self._guarded(sub, {}, ctx, emit), name=f"tessera-{sub.id}")
+                    ctx.early[sub.id] = (sub, task)
+
+        return on_subtask
+
+    def _preload(self, ctx: RunContext, specialist: str) -> None:
+        """Start loading a specialist's (first) model in the background, once per run."""
+        if not self.config.runtime.preload:
+            return
+        spec = self.config.specialists.get(specialist)
+        model = spec.model if spec is not None else None
+        if spec is not None and model is None and self.router.routed(specialist):
+            model = self.router.tiers[0]
+        if model is None or model in ctx.preloaded:
+            return
+        ctx.preloaded.add(model)
+        self.pool.preload([model])
 
     @traced_subtask
     async def _run(
@@ -433,6 +495,15 @@ class TeamNodes:
         finally:
             ctx.spans.append((started, time.monotonic()))
         return {"answer": str(reply.content)}
+
+
+def _keep_early(ctx: RunContext, plan: Plan | None) -> None:
+    """Cancel early-started subtasks that the final plan does not have exactly as they were started."""
+    final = {s.id: s for s in plan.subtasks} if plan is not None else {}
+    for subtask_id, (subtask, task) in list(ctx.early.items()):
+        if final.get(subtask_id) != subtask:
+            task.cancel()
+            del ctx.early[subtask_id]
 
 
 def _difficulty_fn(config: TeamConfig) -> Any:

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import functools
 import json
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -86,6 +87,15 @@ class TesseraChatModel(BaseChatModel):
         self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any
     ) -> AIMessage:
         return await asyncio.to_thread(self._structured, messages, schema, **kwargs)
+
+    async def astream_structured(self, value: LanguageModelInput, schema: Schema) -> AsyncIterator[str]:
+        """The JSON text for ``schema`` in pieces as it is generated, unvalidated (the caller parses it).
+
+        Backends that can stream under a grammar override this; the default yields the whole text once.
+        """
+        messages = self._convert_input(value).to_messages()
+        raw = await self._astructured(messages, json_schema_of(schema))
+        yield raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -163,6 +173,11 @@ def _validate(raw: AIMessage, schema: Schema, *, strict: bool = True) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(root)"
         raise ValueError(f"{where}: {first['msg']} ({exc.error_count()} error(s))") from None
+
+
+def validate_output(raw: AIMessage, schema: Schema, *, strict: bool = True) -> Any:
+    """Parse and validate a model's JSON text against ``schema``; ``ValueError`` says what is wrong."""
+    return _validate(raw, schema, strict=strict)
 
 
 def _with_feedback(messages: list[BaseMessage], raw: AIMessage, error: str) -> list[BaseMessage]:

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.tools import BaseTool
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from tessera._async import run_sync
 from tessera.errors import AgentRunError, ModelLoadError
-from tessera.models.base import TesseraChatModel, to_openai_messages
+from tessera.models.base import TesseraChatModel, json_schema_of, to_openai_messages
 from tessera.trace import record_span
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ that many slow function models (remote calls, sleeps) run side by side."""
 async def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, call)
+
+
+_END = object()
 
 
 class FunctionModel(TesseraChatModel):
@@ -202,6 +206,33 @@ class FunctionModel(TesseraChatModel):
             self._traced(start, message)
             return message
         return await _in_thread(self._structured, messages, schema, **kwargs)  # type: ignore[no-any-return]
+
+    async def astream_structured(self, value: LanguageModelInput, schema: Any) -> AsyncIterator[str]:
+        """Stream the callable's JSON as it yields it (sync generators are read in a worker thread)."""
+        messages = self._convert_input(value).to_messages()
+        start, first = time.time(), None
+        kwargs = {"schema": json_schema_of(schema)}
+        if inspect.isasyncgenfunction(self.fn) or inspect.iscoroutinefunction(self.fn):
+            result = self._invoke_fn(messages, kwargs)
+        else:
+            result = await _in_thread(self._invoke_fn, messages, kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        try:
+            if inspect.isasyncgen(result):
+                async for piece in result:
+                    first = first or time.time()
+                    yield str(piece)
+            elif _is_stream(result):
+                pieces = iter(result)
+                while (piece := await _in_thread(next, pieces, _END)) is not _END:
+                    first = first or time.time()
+                    yield str(piece)
+            else:
+                message = _to_message(result)
+                yield message.content if isinstance(message.content, str) else json.dumps(message.content)
+        finally:
+            self._traced(start, first=first)
 
 
 class ScriptedModel(FunctionModel):

@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from tessera._system import total_memory_bytes
 from tessera.errors import ModelLoadError, UserError
 from tessera.models import build_model
+from tessera.trace import carry
 
 if TYPE_CHECKING:
     from tessera.config import ModelConfig, TeamConfig
@@ -114,7 +115,7 @@ class ModelPool:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tessera-load")
             executor = self._executor
-        return [executor.submit(self.load, name) for name in names]
+        return [executor.submit(carry(self.load), name) for name in names]  # loads join the run's trace
 
     def unload(self, name: str) -> None:
         """Unload ``name`` if it is a loaded local model."""
