@@ -34,26 +34,24 @@ def loaded(team: Team, name: str) -> bool:
     return next(s.loaded for s in team.pool.status() if s.name == name)
 
 
-def test_the_specialists_model_loads_while_the_plan_streams(tiny_gguf: Path) -> None:
-    team = tiny_team(tiny_gguf)
-    task = plan_for("warm up", sub("a", "one"), sub("b", "two"), sub("c", "three"))
+def loaded_when_planned(team: Team, task: str) -> bool | None:
+    """Whether the specialist's model was loaded when the plan was complete."""
     at_plan_ready = None
     for event in team.stream(task):
         if isinstance(event, PlanReady):
             at_plan_ready = loaded(team, "tiny")
     team.close()
-    assert at_plan_ready is True
+    return at_plan_ready
+
+
+def test_the_specialists_model_loads_while_the_plan_streams(tiny_gguf: Path) -> None:
+    task = plan_for("warm up", sub("a", "one"), sub("b", "two"), sub("c", "three"))
+    assert loaded_when_planned(tiny_team(tiny_gguf), task) is True
 
 
 def test_without_preloading_or_streaming_the_model_loads_on_first_use(tiny_gguf: Path) -> None:
     team = tiny_team(tiny_gguf, runtime={"preload": False}, planner={"model": "planner", "stream": False})
-    task = plan_for("cold start", sub("a", "one"))
-    at_plan_ready = None
-    for event in team.stream(task):
-        if isinstance(event, PlanReady):
-            at_plan_ready = loaded(team, "tiny")
-    team.close()
-    assert at_plan_ready is False
+    assert loaded_when_planned(team, plan_for("cold start", sub("a", "one"))) is False
 
 
 def test_the_repl_preloads_the_planners_model(tiny_gguf: Path) -> None:
