@@ -236,8 +236,24 @@ def trace_view(result: RunResult, started: float) -> RenderableType:
     lines = Text()
     lines.append(f"planning   {timings.planning_s:.3f}s\n")
     lines.append(f"total      {timings.total_s:.3f}s")
+    routes = routing_lines(result)
+    parts = [table, Text(""), lines, *([Text(""), routes] if routes.plain else [])]
     if result.trace is None:
-        return Group(table, Text(""), lines)
+        return Group(*parts)
     from tessera._trace_view import timeline_text
 
-    return Group(table, Text(""), lines, Text(""), timeline_text(result.trace, width=40))
+    return Group(*parts, Text(""), timeline_text(result.trace, width=40))
+
+
+def routing_lines(result: RunResult) -> Text:
+    """Each routed subtask's first tier and why, its escalations and its cost (empty when none was)."""
+    text = Text()
+    for sub in result.subtasks:
+        if sub.route is None:
+            continue
+        text.append(f"{sub.id}: ", style="bold")
+        text.append(f"{sub.route} -> {sub.tier}, cost {sub.cost:g}\n")
+        for step in sub.escalations:
+            text.append(f"  escalated {step}\n", style="yellow")
+    text.rstrip()
+    return text
