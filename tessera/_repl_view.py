@@ -237,7 +237,7 @@ def trace_view(result: RunResult, started: float) -> RenderableType:
     lines.append(f"planning   {timings.planning_s:.3f}s\n")
     lines.append(f"total      {timings.total_s:.3f}s")
     routes = routing_lines(result)
-    parts = [table, Text(""), lines, *([Text(""), routes] if routes.plain else [])]
+    parts: list[RenderableType] = [table, Text(""), lines, *([Text(""), routes] if routes.plain else [])]
     if result.trace is None:
         return Group(*parts)
     from tessera._trace_view import timeline_text
