@@ -59,7 +59,8 @@ def show_team(chat: Chat, _: str) -> None:
     loaded = {status.name: status for status in chat.team.pool.status()}
     for name, model in config.models.items():
         source = getattr(model, "callable", None) or getattr(model, "path", None)
-        source = source or getattr(model, "repo", None) or getattr(model, "base_url", "")
+        source = source or getattr(model, "repo", None) or getattr(model, "base_url", None)
+        source = source or ", ".join(getattr(model, "endpoints", []))
         status = loaded.get(name)
         state = "-" if model.backend != "llama_cpp" else ("yes" if status and status.loaded else "no")
         models.add_row(name, model.backend, str(source), state)
