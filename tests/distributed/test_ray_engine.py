@@ -103,6 +103,7 @@ def test_errors_streaming_and_structured_output_cross_the_actor(tmp_path: Path) 
         {
             "echo": {"backend": "function", "callable": "tests.fakes:echo"},
             "streamer": {"backend": "function", "callable": "tests.fakes:streamer"},
+            "hang": {"backend": "function", "callable": "tests.fakes:hang"},
         },
         {"e": "echo", "s": "streamer"},
     )
@@ -113,6 +114,13 @@ def test_errors_streaming_and_structured_output_cross_the_actor(tmp_path: Path) 
         with pytest.raises(RuntimeError, match="^asked to fail$"):
             asyncio.run(echo.ainvoke("please FAIL"))
         assert echo.invoke("hi").content == "did: hi"
+
+        hang = pool.get("hang")  # sleeps 3 s; a caller's timeout cancels the actor task and returns at once
+        hang.ready()
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            asyncio.run(asyncio.wait_for(hang.ainvoke("wait"), 0.5))
+        assert time.monotonic() - started < 2.5
 
         streamer = pool.get("streamer")
         pieces = [c.content for c in streamer.stream("a b c")]
