@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,25 +24,28 @@ from langgraph.config import get_stream_writer
 from langgraph.types import Send, interrupt
 from pydantic import BaseModel, Field
 
-from tessera.agents.base import SpecialistContext
-from tessera.agents.checks import schema_problem, verify
-from tessera.agents.kinds import check_specialists, execute, specialist_class
+from tessera.agents.kinds import check_specialists
 from tessera.agents.planner import make_plan, validate_plan
-from tessera.agents.router import Router, RoutingHistory, SubtaskRecord, classify_difficulty
+from tessera.agents.router import Router, RoutingHistory
 from tessera.agents.specialist import stream_reply
-from tessera.events import AnswerToken, PlanReady, Replan, SubtaskFinished, SubtaskStarted, Token
-from tessera.graphs._tracing import traced_step, traced_subtask
+from tessera.events import AnswerToken, PlanReady, Replan
+from tessera.graphs._subtasks import (
+    EarlyStart,
+    SubtaskRunner,
+    _difficulty_fn,
+    _keep_early,
+    default_output_dir,
+)
+from tessera.graphs._tracing import traced_step
 from tessera.graphs.state import TeamState, conversation
-from tessera.models.base import collect_endpoints
-from tessera.tools.base import ToolEnv, resolve_tool
 from tessera.trace import Tracer
-from tessera.types import Approval, Plan, Subtask, SubtaskResult, fill_references, references, union_length
+from tessera.types import Approval, Subtask, SubtaskResult
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
     from tessera.models.pool import ModelPool
 
-__all__ = ["ANSWER_PROMPT", "JoinDecision", "RunContext", "TeamNodes", "run_context"]
+__all__ = ["ANSWER_PROMPT", "JoinDecision", "RunContext", "TeamNodes", "default_output_dir", "run_context"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ class RunContext:
     spans: list[tuple[float, float]] = field(default_factory=list)
     tracer: Tracer = field(default_factory=Tracer)
     """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.trace`)."""
-    early: dict[str, tuple[Subtask, asyncio.Task[SubtaskResult]]] = field(default_factory=dict)
+    early: dict[str, EarlyStart] = field(default_factory=dict)
     """Subtasks started while the plan was still streaming, by id."""
     preloaded: set[str] = field(default_factory=set)
     _finished: dict[str, asyncio.Future[SubtaskResult]] = field(default_factory=dict)
@@ -112,7 +114,7 @@ def run_context(config: RunnableConfig | None, team: TeamConfig) -> RunContext:
     return ctx
 
 
-class TeamNodes:
+class TeamNodes(SubtaskRunner):
     """The graph's nodes, bound to one team's config and model pool. Usable to build custom graphs.
 
     ``plan`` and ``approve`` produce the plan, ``dispatch`` (a conditional edge) sends every subtask to
@@ -228,206 +230,12 @@ class TeamNodes:
         known: dict[str, SubtaskResult] = payload.get("known", {})
         emit = get_stream_writer()
         early = ctx.early.pop(subtask.id, None)
-        if early is not None and early[0] == subtask:  # started while the plan streamed
-            result = await early[1]
+        if early is not None and early.subtask == subtask:  # started while the plan streamed
+            early.relay.attach(emit)
+            result = await early.task
         else:
             result = await self._guarded(subtask, known, ctx, emit)
         return {"results": {subtask.id: result}}
-
-    async def _guarded(
-        self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext, emit: Any
-    ) -> SubtaskResult:
-        try:
-            result = await self._run(subtask, known, ctx, emit)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a subtask's failure must never hang its dependents
-            result = SubtaskResult(
-                id=subtask.id, specialist=subtask.specialist, status="failed", error=str(exc)
-            )
-        emit(SubtaskFinished(result=result))  # before its dependents can start
-        ctx.publish(result)
-        return result
-
-    def _early_starter(self, ctx: RunContext, emit: Any) -> Callable[[Subtask], None]:
-        """A callback for the streaming planner: start each subtask once its dependencies have started.
-
-        A subtask waits while a dependency is not planned (or not started) yet, so a plan that will turn
-        out to have a cycle or a dangling dependency never starts those subtasks.
-        """
-        waiting: list[Subtask] = []
-
-        def startable(subtask: Subtask) -> bool:
-            return all(dep in ctx.early and dep != subtask.id for dep in subtask.depends_on) and set(
-                references(subtask.instruction)
-            ) <= set(subtask.depends_on)
-
-        def on_subtask(subtask: Subtask) -> None:
-            if subtask.specialist not in self.config.specialists or subtask.id in ctx.early:
-                return  # the plan's validation reports it
-            self._preload(ctx, subtask.specialist)
-            waiting.append(subtask)
-            while ready := [w for w in waiting if startable(w)]:
-                for sub in ready:
-                    waiting.remove(sub)
-                    task = asyncio.create_task(self._guarded(sub, {}, ctx, emit), name=f"tessera-{sub.id}")
-                    ctx.early[sub.id] = (sub, task)
-
-        return on_subtask
-
-    def _preload(self, ctx: RunContext, specialist: str) -> None:
-        """Start loading a specialist's (first) model in the background, once per run."""
-        if not self.config.runtime.preload:
-            return
-        spec = self.config.specialists.get(specialist)
-        model = spec.model if spec is not None else None
-        if spec is not None and model is None and self.router.routed(specialist):
-            model = self.router.tiers[0]
-        if model is None or model in ctx.preloaded:
-            return
-        ctx.preloaded.add(model)
-        self.pool.preload([model])
-
-    @traced_subtask
-    async def _run(
-        self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext, emit: Any
-    ) -> SubtaskResult:
-        outputs: dict[str, str] = {}
-        for dep in subtask.depends_on:
-            upstream = known.get(dep) or await ctx.finished(dep)
-            if upstream.status != "done":
-                return SubtaskResult(
-                    id=subtask.id,
-                    specialist=subtask.specialist,
-                    status="skipped",
-                    error=f"dependency {dep!r} {upstream.status}",
-                )
-            outputs[dep] = upstream.output
-        spec = self.config.specialists[subtask.specialist]
-        instruction = fill_references(subtask.instruction, outputs)
-        router = self.router
-        routed = router.routed(subtask.specialist)
-        score = await self._difficulty(instruction) if routed else None
-        route = router.choose(subtask.specialist, instruction, len(subtask.depends_on), score)
-        tier, model_name = route.tier, route.model or spec.model
-        escalations: list[str] = []
-        tried: list[str] = []
-        cost, tokens = 0.0, 0
-        scratch: dict[str, Any] = {}  # context built on one tier (retrieved sources) is reused on the next
-        async with ctx.slots:
-            started = time.time()
-            emit(
-                SubtaskStarted(
-                    id=subtask.id, specialist=subtask.specialist, model=model_name, started=started
-                )
-            )
-            on_token = (lambda text: emit(Token(id=subtask.id, text=text))) if ctx.stream_tokens else None
-            cls = specialist_class(spec.kind, where=f"specialists.{subtask.specialist}.kind")
-            while True:
-                specialist = self._context(subtask.specialist, ctx, on_token, model_name)
-                specialist.scratch = scratch
-                served = collect_endpoints()
-                run = await execute(cls, specialist, instruction)
-                endpoint = served[-1] if served else None  # before the checks call other models
-                if run.error is None:
-                    run.error = await self._check(subtask.specialist, instruction, run.output)
-                ctx.spans.extend(run.spans)
-                cost += _cost(self.config, model_name, run.tokens)
-                tokens += run.tokens
-                if not routed or model_name is None:
-                    break
-                await asyncio.to_thread(router.record, subtask.specialist, model_name, run.error is None)
-                tried.append(model_name)
-                if run.error is None:
-                    break
-                if router.unreachable(model_name, run.error):  # the endpoint, not the task: fall back local
-                    router.mark_down(model_name)
-                    fallback = router.fallback(tried)
-                    if fallback is None:
-                        break
-                    escalations.append(f"{model_name} -> {fallback}: down ({run.error})")
-                    tier, model_name = router.tiers.index(fallback), fallback
-                    continue
-                higher = [i for i in range(tier + 1, len(router.tiers)) if router.up(router.tiers[i])]
-                if not higher or len(escalations) >= self.config.routing.max_escalations:
-                    break
-                tier = higher[0]
-                escalations.append(f"{model_name} -> {router.tiers[tier]}: {run.error}")
-                model_name = router.tiers[tier]
-            ended = time.time()
-        if routed and router.history is not None and model_name is not None:
-            record = SubtaskRecord(
-                subtask.specialist,
-                route.model,
-                model_name,
-                len(escalations),
-                run.error is None,
-                round(cost, 6),
-                _cost(self.config, router.tiers[-1], tokens),
-            )
-            await asyncio.to_thread(router.history.record_subtask, record)
-        return SubtaskResult(
-            id=subtask.id,
-            specialist=subtask.specialist,
-            model=model_name,
-            tier=model_name if routed else None,
-            route=route.reason if routed else None,
-            escalations=escalations,
-            cost=round(cost, 6),
-            status="done" if run.error is None else "failed",
-            output=run.output,
-            attempts=run.attempts,
-            started=started,
-            ended=ended,
-            error=run.error,
-            tokens=tokens,
-            busy_s=union_length(run.spans),
-            artifacts=run.artifacts,
-            endpoint=endpoint,
-        )
-
-    async def _difficulty(self, instruction: str) -> float | None:
-        """The classifier prompt's difficulty (``routing.difficulty: classifier``); None otherwise."""
-        if self.config.routing.difficulty != "classifier":
-            return None
-        try:
-            return await classify_difficulty(self.pool.get(self.router.tiers[0]), instruction)
-        except Exception as exc:  # noqa: BLE001 - the cheap estimate stands in for a broken classifier
-            log.warning("difficulty classifier failed (%s); using the built-in estimate", exc)
-            return None
-
-    async def _check(self, name: str, instruction: str, output: str) -> str | None:
-        """Why a finished attempt's output fails its checks (schema, verifier), or None."""
-        spec = self.config.specialists[name]
-        if spec.output_schema is not None:
-            problem = schema_problem(spec.output_schema, output)
-            if problem is not None:
-                return problem
-        if spec.verifier is None:
-            return None
-        judge = self.config.specialists[spec.verifier].model or self.router.tiers[-1]
-        try:
-            verdict = await verify(self.pool.get(judge), instruction, output)
-        except Exception as exc:  # noqa: BLE001 - an unchecked output is not a wrong one
-            log.warning("verifier %s failed on %s: %s", spec.verifier, name, exc)
-            return None
-        return None if verdict.ok else f"verifier {spec.verifier} said no: {verdict.reason or 'no reason'}"
-
-    def _context(
-        self, name: str, ctx: RunContext, on_token: Any, model: str | None = None
-    ) -> SpecialistContext:
-        spec = self.config.specialists[name]
-        model = model or spec.model
-        env = ToolEnv(self.config, ctx.output_dir or default_output_dir(self.config))
-        return SpecialistContext(
-            name=name,
-            spec=spec,
-            team=self.config,
-            model=self.pool.get(model) if model else None,
-            tools=[resolve_tool(t, env, where=f"specialists.{name}.tools") for t in spec.tools],
-            output_dir=env.output_dir,
-            on_token=on_token,
-        )
 
     @traced_step("join")
     async def join(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
@@ -495,36 +303,6 @@ class TeamNodes:
         finally:
             ctx.spans.append((started, time.monotonic()))
         return {"answer": str(reply.content)}
-
-
-def _keep_early(ctx: RunContext, plan: Plan | None) -> None:
-    """Cancel early-started subtasks that the final plan does not have exactly as they were started."""
-    final = {s.id: s for s in plan.subtasks} if plan is not None else {}
-    for subtask_id, (subtask, task) in list(ctx.early.items()):
-        if final.get(subtask_id) != subtask:
-            task.cancel()
-            del ctx.early[subtask_id]
-
-
-def _difficulty_fn(config: TeamConfig) -> Any:
-    target = config.routing.difficulty
-    if target is None or target == "classifier":
-        return None
-    from tessera.models.function import import_object
-
-    return import_object(target, where="routing.difficulty")
-
-
-def _cost(config: TeamConfig, model: str | None, tokens: int) -> float:
-    """Relative cost of ``tokens`` on ``model`` (its ``cost`` per 1k tokens)."""
-    if model is None or model not in config.models:
-        return 0.0
-    return round(config.models[model].cost * max(tokens, 1) / 1000, 6)
-
-
-def default_output_dir(config: TeamConfig) -> Path:
-    """Where tools write files when the run does not say: ``tools.tts.output_dir`` or the state dir."""
-    return config.tools.tts.output_dir or config.resolved_state_dir / "outputs"
 
 
 def _answer_prompt(state: TeamState) -> str:
