@@ -161,7 +161,7 @@ def run_latency_bench(
     with tempfile.TemporaryDirectory(prefix="tessera-bench-model-") as tmp:
         path = model_path or write_bench_gguf(Path(tmp) / "bench.gguf")
         modes = {mode: run_mode(mode, path, prompt_tokens) for mode in MODES}
-        ttft = measure_ttft(path, system_tokens=ttft_tokens)
+        ttft = measure_ttft(path, system_tokens=ttft_tokens, setups=("prefix_cache",))
     sequential, dag, streamed = (modes[m]["total_s"] for m in MODES)
     return {
         "sequential_s": sequential,
