@@ -339,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         code = cli.main(args=argv, prog_name="tessera", standalone_mode=False)
+        # now, not at shutdown: llama-cpp-python points fd 1 at /dev/null while a model is freed there
+        sys.stdout.flush()
         if isinstance(code, int) and code:
             sys.exit(code)
     except click.exceptions.Abort:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 from .conftest import REPO
 
@@ -17,7 +20,8 @@ def load(name: str) -> ModuleType:
     return module
 
 
-def test_custom_graph_reviews_before_answering() -> None:
+def test_custom_graph_reviews_before_answering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESSERA_STATE_DIR", str(tmp_path))  # no memories from other runs of the team
     final = asyncio.run(load("custom_graph").main("Write a haiku about the sea. Hi."))
     statuses = {r.id: r.status for r in final["results"].values()}
     assert statuses == {"s1": "done", "s2": "failed"}
