@@ -10,13 +10,14 @@ checks with `-X importtime` that no heavy library (torch, chromadb, llama_cpp) i
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _stats import write_results
 
 HEAVY = ("torch", "chromadb", "llama_cpp", "sentence_transformers", "langchain_core", "langgraph")
 
@@ -67,10 +68,8 @@ def main() -> None:
     print(
         f"heavy imports: {heavy}; slowest median {worst:.3f}s -> {'PASS' if worst < 0.5 else 'FAIL'} at 0.5s"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"results": results, "heavy_imports": heavy, "passes_0_5s": worst < 0.5, "script": script}
-    args.out.write_text(json.dumps(payload, indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, payload)
 
 
 if __name__ == "__main__":

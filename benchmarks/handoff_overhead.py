@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # measure this checkout's tessera, installed or not
     sys.path.insert(0, str(ROOT))
 
-from _stats import quantile  # noqa: E402 - beside this script
+from _stats import quantile, write_results  # noqa: E402 - beside this script
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "handoff_overhead.json"
 ARMS = ("in_process", "http", "ray")
@@ -383,9 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     report(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
     return 0
 
 

@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from _stats import write_results
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -33,9 +35,7 @@ def main() -> None:
         print(f"{mode:<12} {row['total_s']:>8.2f} {row['time_to_first_subtask_s']:>16.2f}")
     print("speedup:", json.dumps(report["speedup"]))
     print(f"TTFT cold {report['ttft_cold_s']:.3f}s, warm {report['ttft_warm_s']:.3f}s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # measure this checkout's tessera, installed or not
     sys.path.insert(0, str(ROOT))
 
-from _stats import quantile  # noqa: E402 - beside this script
+from _stats import quantile, write_results  # noqa: E402 - beside this script
 
 from tessera.types import union_length  # noqa: E402 - after the sys.path fix above
 
@@ -347,9 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         f"worst median overhead {worst:.3f} ms/subtask -> {verdict} at {TARGET_MS} ms "
         f"(strict {worst_strict:.3f} ms -> {strict_verdict})"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
     return 0
 
 

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _stats import quantile
+from _stats import quantile, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM_FILE = ROOT / "configs" / "stories.yaml"
@@ -197,9 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio tessera/bare {ratio:.3f} (paired {paired:.3f}) -> {verdict} at 0.9")
     if "cli_ratio" in result:
         print(f"ratio cli/bare {result['cli_ratio']:.3f} (different process: indicative only)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
     return 0
 
 

@@ -13,10 +13,11 @@ nothing, its latencies do.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
+
+from _stats import write_results
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,9 +67,7 @@ def main() -> None:
         f"lexical: nDCG@10 {summary['ndcg@10_diff_vs_bm25s']:+.4f} vs plain bm25s (target within 0.01), "
         f"p95 {summary['p95_ratio_vs_bm25s']:.2f}x (target <= 1.5x)"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": summary, "runs": results}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, {"summary": summary, "runs": results})
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ The target: the calibrated policy at >= 95% of always-largest quality for <= 40%
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from _stats import write_results
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,9 +33,7 @@ def main() -> None:
             f" {row['cost_vs_largest']:>13.1%}"
         )
     print(f"target met: {report['target_met']}  ({report['seconds']:.1f}s)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-from _stats import quantile
+from _stats import quantile, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "ttft.json"
@@ -83,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     verdict = "PASS" if result["passes_3x"] else "FAIL"
     print(f"warm prefix TTFT {result['ratio']:.1f}x faster than cold -> {verdict} at 3x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
     return 0
 
 
