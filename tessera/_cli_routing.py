@@ -20,8 +20,7 @@ def routing_stats(state_dir: Path) -> dict[str, Any]:
     path = state_dir / "routing.sqlite"
     history = RoutingHistory(path)
     try:
-        subtasks = history.subtasks() if path.exists() else []
-        outcomes = history.outcomes() if path.exists() else {}
+        subtasks, outcomes = history.subtasks(), history.outcomes()  # empty when nothing is recorded
     finally:
         history.close()
     n = len(subtasks)

@@ -89,18 +89,31 @@ def test_a_pinned_specialist_never_escalates(tmp_path: Path) -> None:
 
 
 def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tmp_path: Path) -> None:
-    import socket
+    import threading
     import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from tessera.agents import router
 
+    release = threading.Event()
+    asked: list[str] = []
+
+    class Silent(BaseHTTPRequestHandler):  # a real HTTP server that reads each request, never answers
+        def do_POST(self) -> None:
+            asked.append(self.path)
+            release.wait(30)
+
+        def do_GET(self) -> None:
+            release.wait(30)
+
     router._DOWN.clear()
-    with socket.socket() as silent:  # accepts connections (in the kernel's backlog), never replies
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
         remote = {
             "backend": "openai",
-            "base_url": f"http://127.0.0.1:{silent.getsockname()[1]}/v1",
+            "base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
             "model": "big",
             "timeout_s": 0.5,
             "max_retries": 0,
@@ -125,12 +138,17 @@ def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tm
         assert time.monotonic() - started < 10
         assert (a.status, a.tier, a.route) == ("done", "local", "difficulty 0.99")
         assert a.escalations[0].startswith("cloud -> local: down (")
+        assert asked and asked[0].endswith("/chat/completions")  # the request reached the server
         started = time.monotonic()
         b = t.run(plan_for("route remote again", sub("b", "Prove it again."))).subtasks[0]
         assert time.monotonic() - started < 2  # cool-off: the remote is not tried again
         assert (b.status, b.tier, b.escalations) == ("done", "local", [])
         assert b.route == "cloud is down (cool-off); difficulty 0.99"
-    router._DOWN.clear()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        router._DOWN.clear()
 
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
