@@ -9,7 +9,7 @@ crashes a run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
     from tessera.config import SpecialistConfig
 
-__all__ = ["PlanOutcome", "make_plan", "planner_messages", "validate_plan"]
+__all__ = [
+    "PlanOutcome",
+    "make_plan",
+    "normalize_plan",
+    "normalize_references",
+    "planner_messages",
+    "validate_plan",
+]
 
 PLANNER_PROMPT = """You are the planner of a team of specialists. Break the user's task into subtasks.
 Each subtask goes to exactly one specialist. Independent subtasks run in parallel, so only add a dependency
@@ -150,6 +157,7 @@ async def make_plan(
                 plan = await _streamed_plan(model, messages, on_subtask)
             else:
                 plan = Plan.model_validate(await model.with_structured_output(Plan).ainvoke(messages))
+                plan = normalize_plan(plan)
         except Exception as exc:  # noqa: BLE001 - a broken planner falls back, it does not crash the run
             errors = [f"planner failed: {type(exc).__name__}: {exc}"]
         else:
@@ -171,17 +179,50 @@ async def make_plan(
     return PlanOutcome(plan=fallback, attempts=2, problems=problems, fallback=True)
 
 
+def normalize_references(subtask: Subtask, earlier: Collection[str]) -> Subtask:
+    """Read a quote the way its writer meant it: a plan never needs a round trip for these.
+
+    Small planners quote the subtask's own id (``s1`` writing "… {{s1}}"), or quote an earlier subtask
+    without listing it in ``depends_on``. A quote of itself is removed; a quote of an earlier subtask
+    becomes a dependency. Quotes of later or unknown ids stay, for validation to reject.
+    """
+    instruction = subtask.instruction
+    depends = list(subtask.depends_on)
+    for ref in references(instruction):
+        if ref == subtask.id:
+            instruction = instruction.replace(f"{{{{{ref}}}}}", "").strip()
+        elif ref in earlier and ref not in depends:
+            depends.append(ref)
+    if instruction == subtask.instruction and depends == subtask.depends_on:
+        return subtask
+    return subtask.model_copy(
+        update={"instruction": instruction or subtask.instruction, "depends_on": depends}
+    )
+
+
+def normalize_plan(plan: Plan) -> Plan:
+    """:func:`normalize_references` over every subtask, in order."""
+    seen: list[str] = []
+    subtasks = []
+    for sub in plan.subtasks:
+        subtasks.append(normalize_references(sub, seen))
+        seen.append(sub.id)
+    return plan.model_copy(update={"subtasks": subtasks})
+
+
 async def _streamed_plan(
     model: TesseraChatModel, messages: list[BaseMessage], on_subtask: Callable[[Subtask], None]
 ) -> Plan:
     scanner = PlanScanner()
+    seen: list[str] = []
     async for piece in model.astream_structured(messages, Plan):
         for item in scanner.feed(piece):
             try:
                 subtask = Subtask.model_validate(item)
             except ValidationError:
                 continue  # the whole plan's validation reports it
-            on_subtask(subtask)
+            on_subtask(normalize_references(subtask, seen))
+            seen.append(subtask.id)
     plan = validate_output(AIMessage(content=scanner.text), Plan, strict=model.strict_json)
     assert isinstance(plan, Plan)
-    return plan
+    return normalize_plan(plan)

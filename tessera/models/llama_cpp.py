@@ -40,7 +40,7 @@ from tessera.errors import (
 )
 from tessera.models import _download
 from tessera.models._gguf import GGUFInfo, read_gguf
-from tessera.models._llama_stream import GenerationCancelled, TokenTap, without_stop_prefix
+from tessera.models._llama_stream import GenerationCancelled, TokenTap, watched, without_stop_prefix
 from tessera.models._schema import fit_schema, schema_to_grammar
 from tessera.models.base import TesseraChatModel, json_schema_of, to_openai_messages
 from tessera.trace import carry, record_span
@@ -251,21 +251,17 @@ class LlamaCppChatModel(TesseraChatModel):
     ) -> AIMessage:
         """One chat completion on a held model; ``tap`` sees tokens as they come and can cancel."""
         extra: dict[str, Any] = {}
-        if tap is not None:
-            from llama_cpp import StoppingCriteriaList
-
-            tap.bind(llm)
-            extra["stopping_criteria"] = StoppingCriteriaList([tap])
         if grammar is not None:
             extra["grammar"] = grammar
         started = time.perf_counter()
         wall_start = time.time()
         try:
-            out = llm.create_chat_completion(
-                messages=to_openai_messages(messages),  # type: ignore[arg-type]
-                **params,
-                **extra,
-            )
+            with watched(llm, tap):
+                out = llm.create_chat_completion(
+                    messages=to_openai_messages(messages),  # type: ignore[arg-type]
+                    **params,
+                    **extra,
+                )
         except ValueError as exc:
             if "context window" in str(exc):
                 raise ContextLengthError(f"model {self.model_id!r}: {exc}") from None
