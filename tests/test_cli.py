@@ -246,5 +246,5 @@ def test_models_list(tmp_path: Path, tiny_gguf: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
-    assert set(rows) == {"planner", "coder", "small"}
-    assert rows["small"]["present"] is False and "Qwen2.5-0.5B-Instruct-GGUF" in rows["small"]["source"]
+    assert set(rows) == {"coder", "small"}
+    assert rows["small"]["present"] is False and "Qwen2.5-Coder-0.5B-Instruct-GGUF" in rows["small"]["source"]

@@ -26,15 +26,21 @@ def test_shipped_configs_validate(path: Path) -> None:
     check_specialists(team)  # kinds and tool names resolve too
 
 
-def test_default_team_uses_small_hub_models() -> None:
+def test_default_team_uses_the_real_coder_models() -> None:
     team = load_team(REPO / "configs" / "default.yaml")
     sources = {
         name: (m.repo, m.file) for name, m in team.models.items() if isinstance(m, LlamaCppModelConfig)
     }
-    assert set(sources) == {"planner", "coder", "small"}
-    assert "1.5B" in sources["planner"][0] and "Coder-1.5B" in sources["coder"][0]
-    assert "0.5B" in sources["small"][0]
-    assert all(file.endswith(".gguf") for _, file in sources.values())
+    assert set(sources) == {"coder", "small"}
+    assert team.planner.model == "coder" and team.specialists["coder"].model == "coder"
+    assert sources["coder"] == ("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+    assert sources["small"] == ("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+    assert team.memory.embedder == "sentence-transformers/all-MiniLM-L6-v2"
+    # every one of them is catalogued, so a machine without the hub can still provide it
+    from tessera.models import _pypi
+
+    assert all(_pypi.known(repo, file) for repo, file in sources.values())
+    assert _pypi.known(team.memory.embedder)
 
 
 def test_unknown_model_names_the_file_field_and_choices(tmp_path: Path) -> None:

@@ -203,3 +203,20 @@ def test_hub_download_with_hf_hub_offline_says_what_to_do(
     model = LlamaCppChatModel(model_id="m", repo="org/repo", file="m.gguf")
     with pytest.raises(ModelDownloadError, match="set `path:` to a local GGUF file"):
         model.load()
+
+
+def test_a_cancelled_generation_stops_at_once_and_quietly(
+    tiny: LlamaCppChatModel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Cancelling raises between two tokens: no reply of max_tokens, no per-token ctypes tracebacks."""
+    import threading
+
+    from tessera.models.llama_cpp import GenerationCancelled
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(GenerationCancelled):
+        tiny.invoke("go on", max_tokens=200, cancel=cancel)
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "GenerationCancelled" not in err, err
+    assert tiny.invoke("go on", max_tokens=3).usage_metadata is not None  # the model is free again
