@@ -81,6 +81,9 @@ class SandboxConfig(_Section):
     memory_mb: int = Field(512, ge=16, description="Address-space limit per process.")
     max_processes: int = Field(16, ge=1, description="Processes and threads the code may have.")
     max_output_kb: int = Field(256, ge=1, description="stdout and stderr are each cut at this size.")
+    work_dir_mb: int = Field(
+        256, ge=1, description="What the code may write to its work dir in all (bubblewrap: a tmpfs, in RAM)."
+    )
 
 
 class OcrConfig(_Section):

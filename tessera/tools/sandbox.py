@@ -27,8 +27,12 @@ protected by Unix permissions only: world-readable host files are readable. As r
 interpreter the unprivileged uid cannot reach (e.g. one under ``/root``) rather than run the code as root.
 Not root and without bubblewrap, the code runs as the caller's user and the process limit is not applied.
 
-Not capped: the total size of files written to the work dir (each is at most 64 MB, and the wall-clock
-limit bounds how many get written).
+Disk: under bubblewrap nothing the code writes reaches the host's disk. The work dir holds at most
+``work_dir_mb`` besides its input files, ``/tmp`` and ``/dev/shm`` :data:`TMPFS_MB` each; a full one is
+reported as a violation. These are tmpfs, so a run may hold that much RAM (or swap) until it ends. The
+fallback caps single files only (64 MB): the code can write to its work dir and to any world-writable
+host dir (``/tmp``, ``/var/tmp``, ``/dev/shm``) until the wall-clock limit ends the run, so a cap on the
+work dir alone would claim more than it holds.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -130,10 +134,12 @@ def run_python(
     uid = _run_uid()
     if bwrap is None and uid is not None:
         _check_reachable(Path(sys.executable))
-    with tempfile.TemporaryDirectory(prefix="tessera-sandbox-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tessera-sandbox-") as tmp, ExitStack() as opened:
         root = Path(tmp)
         work = _prepare(root, code, files or {}, stdin or "", uid)
-        return _execute(_command(bwrap, root, work, limits, uid), root, work, limits, uid, bwrap is None)
+        inputs = _open_inputs(work, opened) if bwrap else {}
+        command = _command(bwrap, root, limits, uid, inputs)
+        return _execute(command, root, work, limits, uid, inputs)
 
 
 async def arun_python(
@@ -158,13 +164,15 @@ def sandbox_mode() -> str:
     if bwrap is None:
         return f"fallback (bubblewrap is not installed: apt-get install bubblewrap; {lost})"
     uid = _run_uid()
-    with tempfile.TemporaryDirectory(prefix="tessera-sandbox-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tessera-sandbox-") as tmp, ExitStack() as opened:
         root = Path(tmp)
-        work = _prepare(root, "", {}, "", uid)
-        command = _command(bwrap, root, work, SandboxConfig(), uid)
+        inputs = _open_inputs(_prepare(root, "", {}, "", uid), opened)
+        command = _command(bwrap, root, SandboxConfig(), uid, inputs)
         env = {"PATH": os.defpath}
         try:
-            probe = subprocess.run(command, cwd=root, env=env, capture_output=True, timeout=60)
+            probe = subprocess.run(
+                command, cwd=root, env=env, capture_output=True, timeout=60, pass_fds=tuple(inputs.values())
+            )
         except subprocess.TimeoutExpired:
             return f"fallback (bubblewrap hangs here; {lost})"
     if probe.returncode == 0:
@@ -226,6 +234,17 @@ def _prepare(root: Path, code: str, files: dict[str, str], stdin: str, uid: int 
     return work
 
 
+def _open_inputs(work: Path, opened: ExitStack) -> dict[PurePosixPath, int]:
+    """The work dir's files, open for bubblewrap to copy into the sandbox's own work dir."""
+    inputs: dict[PurePosixPath, int] = {}
+    for path in sorted(work.rglob("*")):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            opened.callback(os.close, fd)
+            inputs[PurePosixPath(path.relative_to(work).as_posix())] = fd
+    return inputs
+
+
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
@@ -233,7 +252,9 @@ def _tool(name: str) -> str:
     return found
 
 
-def _command(bwrap: str | None, root: Path, work: Path, limits: SandboxConfig, uid: int | None) -> list[str]:
+def _command(
+    bwrap: str | None, root: Path, limits: SandboxConfig, uid: int | None, inputs: dict[PurePosixPath, int]
+) -> list[str]:
     """The command line: [bwrap ... --] [setpriv ... --] prlimit ... -- python3 main.py."""
     command: list[str] = []
     if uid is not None:
@@ -248,10 +269,12 @@ def _command(bwrap: str | None, root: Path, work: Path, limits: SandboxConfig, u
     command += ["--", sys.executable, "main.py"]
     if bwrap is None:
         return command
-    return [bwrap, *_bwrap_options(root, work, uid), "--", *command]
+    return [bwrap, *_bwrap_options(root, uid, limits, inputs), "--", *command]
 
 
-def _bwrap_options(root: Path, work: Path, uid: int | None) -> list[str]:
+def _bwrap_options(
+    root: Path, uid: int | None, limits: SandboxConfig, inputs: dict[PurePosixPath, int]
+) -> list[str]:
     options = ["--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid", "--unshare-net"]
     options += ["--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if uid is not None:
@@ -270,32 +293,56 @@ def _bwrap_options(root: Path, work: Path, uid: int | None) -> list[str]:
         options += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for name in ("passwd", "group"):
         options += ["--ro-bind", str(root / "etc" / name), f"/etc/{name}"]
-    made = {Path("/"), Path("/usr"), Path("/etc")}
-    for prefix in _interpreter_dirs():
+    options += ["--proc", "/proc", "--dev", "/dev"]
+    for tmpfs in ("/tmp", "/dev/shm"):
+        options += ["--perms", "1777", "--size", str(TMPFS_MB << 20), "--tmpfs", tmpfs]
+    options += _work_dir_options(limits, inputs)
+    made = {Path(p) for p in ("/", "/usr", "/etc", "/proc", "/dev", "/tmp", "/dev/shm", WORK_DIR)}
+    for source, prefix in _interpreter_binds():
         for parent in reversed(prefix.parents):
             if parent not in made:
                 options += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
-        options += ["--ro-bind", str(prefix), str(prefix)]
-    options += ["--proc", "/proc", "--dev", "/dev"]
-    for tmpfs in ("/tmp", "/dev/shm"):
-        options += ["--perms", "1777", "--size", str(TMPFS_MB << 20), "--tmpfs", tmpfs]
-    options += ["--bind", str(work), WORK_DIR, "--chdir", WORK_DIR, "--clearenv"]
+        options += ["--ro-bind", str(source), str(prefix)]
+    options += ["--chdir", WORK_DIR, "--clearenv"]
     for key, value in _environment(WORK_DIR, "/tmp").items():
         options += ["--setenv", key, value]
     return options
 
 
+def _work_dir_options(limits: SandboxConfig, inputs: dict[PurePosixPath, int]) -> list[str]:
+    """The work dir: a tmpfs with room for the inputs plus ``work_dir_mb``, the inputs copied in."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    size = (limits.work_dir_mb << 20) + sum(-(-os.fstat(fd).st_size // page) * page for fd in inputs.values())
+    options = ["--perms", "0777", "--size", str(size), "--tmpfs", WORK_DIR]
+    made = {PurePosixPath(".")}
+    for relative, fd in inputs.items():
+        for parent in reversed(relative.parents):
+            if parent not in made:
+                options += ["--perms", "0777", "--dir", f"{WORK_DIR}/{parent}"]
+                made.add(parent)
+        options += ["--perms", "0666", "--file", str(fd), f"{WORK_DIR}/{relative}"]
+    return options
+
+
 @functools.cache
-def _interpreter_dirs() -> tuple[Path, ...]:
-    """The interpreter's prefixes (a venv's and its base's) that ``/usr`` does not already hold."""
-    found: list[Path] = []
-    candidates = [sys.base_prefix, sys.prefix, str(Path(os.path.realpath(sys.executable)).parent.parent)]
-    for prefix in (Path(os.path.realpath(p)) for p in candidates):
-        if prefix == Path("/") or any(prefix.is_relative_to(p) for p in [Path("/usr"), *found]):
-            continue
-        found = [p for p in found if not p.is_relative_to(prefix)] + [prefix]
-    return tuple(found)
+def _interpreter_binds() -> tuple[tuple[Path, Path], ...]:
+    """(host dir, path inside) for the interpreter's prefixes (a venv's and its base's) outside ``/usr``.
+
+    Each prefix is bound at its resolved path and at the path Python was started from: a venv reached
+    through a symlink (``.venv -> /opt/venvs/x``) runs as ``.venv/bin/python``, not as the resolved path.
+    """
+    covered = [Path("/usr"), *(Path("/", name) for name in _ROOT_LINKS)]
+    executables = (sys.executable, os.path.realpath(sys.executable))
+    seen = [sys.base_prefix, sys.prefix, *(os.path.dirname(os.path.dirname(e)) for e in executables)]
+    binds: dict[Path, Path] = {}
+    for path in (Path(os.path.abspath(p)) for p in seen):
+        source = Path(os.path.realpath(path))
+        for inside in (path, source):
+            if inside == Path("/") or any(inside.is_relative_to(p) for p in [*covered, *binds]):
+                continue
+            binds = {p: s for p, s in binds.items() if not p.is_relative_to(inside)} | {inside: source}
+    return tuple((source, inside) for inside, source in binds.items())
 
 
 def _environment(home: str, tmp: str) -> dict[str, str]:
@@ -312,8 +359,14 @@ def _environment(home: str, tmp: str) -> dict[str, str]:
 
 
 def _execute(
-    command: list[str], root: Path, work: Path, limits: SandboxConfig, uid: int | None, fallback: bool
+    command: list[str],
+    root: Path,
+    work: Path,
+    limits: SandboxConfig,
+    uid: int | None,
+    inputs: dict[PurePosixPath, int],
 ) -> SandboxResult:
+    fallback = not inputs  # bubblewrap always gets main.py to copy in
     started = time.monotonic()
     deadline = started + limits.wall_s
     env = _environment(str(work), str(work)) if fallback else {"PATH": os.defpath}
@@ -326,6 +379,7 @@ def _execute(
             cwd=work if fallback else root,
             env=env,
             start_new_session=True,
+            pass_fds=tuple(inputs.values()),
         )
     output = _Output(limits.max_output_kb << 10)
     wall = f"wall-time limit of {limits.wall_s:g}s exceeded"
@@ -357,7 +411,7 @@ def _execute(
         stdout=output.text("stdout"),
         stderr=output.text("stderr"),
         duration_s=duration_s,
-        violation=killed or _violation(limits, status, output.text("stderr")),
+        violation=killed or _violation(limits, status, output.text("stderr"), fallback),
         truncated=output.truncated,
     )
 
@@ -430,7 +484,7 @@ def _cpu_exceeded(limits: SandboxConfig, status: int, duration_s: float) -> bool
     return status == 128 + signal.SIGKILL and duration_s >= limits.cpu_s
 
 
-def _violation(limits: SandboxConfig, status: int, stderr: str) -> str | None:
+def _violation(limits: SandboxConfig, status: int, stderr: str, fallback: bool) -> str | None:
     """Which limit stopped the code, read from how it ended (best effort: the code may catch the error)."""
     if status == 0:
         return None
@@ -441,4 +495,7 @@ def _violation(limits: SandboxConfig, status: int, stderr: str) -> str | None:
         return f"process limit of {limits.max_processes} reached"
     if "File too large" in last or status == 128 + signal.SIGXFSZ:
         return f"file-size limit of {FILE_SIZE_MB} MB exceeded"
+    if "No space left on device" in last and not fallback:
+        caps = f"work dir {limits.work_dir_mb} MB, /tmp and /dev/shm {TMPFS_MB} MB each"
+        return f"disk-space limit exceeded ({caps})"
     return None

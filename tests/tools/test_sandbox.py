@@ -13,8 +13,10 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -225,6 +227,99 @@ def test_file_size_is_capped() -> None:
     result = run("open('big.bin', 'wb').write(b'x' * (100 << 20))")
     assert result.exit_code == 1
     assert result.violation == "file-size limit of 64 MB exceeded"
+
+
+@needs_bwrap
+def test_files_written_in_a_loop_stop_at_the_work_dir_cap() -> None:
+    """Up to 1 GB in 8 MB files: stopped at the 20 MB cap, and the host's disk never holds it."""
+    code = (
+        "block = b'x' * (8 << 20)\nfor i in range(128):\n"
+        "    with open(f'blob{i}.bin', 'wb') as blob:\n        blob.write(block)\n    print(i)"
+    )
+    host = tempfile.gettempdir()
+    free_before = shutil.disk_usage(host).free
+    lowest = [free_before]
+    done = threading.Event()
+
+    def watch_disk() -> None:
+        while not done.wait(0.01):
+            lowest.append(shutil.disk_usage(host).free)
+
+    watcher = threading.Thread(target=watch_disk)
+    watcher.start()
+    try:
+        result = run(code, work_dir_mb=20, wall_s=10)
+    finally:
+        done.set()
+        watcher.join()
+    assert (result.exit_code, result.stdout) == (1, "0\n1\n"), result.summary()
+    assert result.violation == "disk-space limit exceeded (work dir 20 MB, /tmp and /dev/shm 64 MB each)"
+    assert "No space left on device" in result.stderr
+    assert free_before - min(lowest) <= 20 << 20
+    assert run("print('room again')").stdout == "room again\n"
+
+
+@needs_bwrap
+def test_input_files_do_not_count_against_the_work_dir_cap() -> None:
+    code = "import os\nprint(os.path.getsize('data.txt'))\nopen('out.bin', 'wb').write(b'y' * (3 << 20))"
+    limits = SandboxConfig(**{**LIMITS.model_dump(), "work_dir_mb": 4})
+    result = run_python(code, limits, files={"data.txt": "x" * (6 << 20)})
+    assert result.ok, result.summary()
+    assert result.stdout == f"{6 << 20}\n"
+
+
+# --- the interpreter in a virtualenv ------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+IN_VENV = """
+import json, sys
+from tessera.tools.sandbox import run_python, sandbox_mode
+code = (
+    "import sys\\nprint('hello from', sys.prefix)\\ntry:\\n    open(sys.prefix + '/written', 'w')\\n"
+    "except OSError as error:\\n    print('read-only:', error.errno == 30)"
+)
+result = run_python(code)
+print(json.dumps({"mode": sandbox_mode(), "stdout": result.stdout, "summary": result.summary()}))
+"""
+
+
+def make_venv(path: Path) -> Path:
+    """A real venv at ``path`` (no pip); tessera and its dependencies come from PYTHONPATH."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    return path
+
+
+def sandbox_from_venv(venv: Path) -> dict[str, str]:
+    """Runs :data:`IN_VENV` with the venv's interpreter, as ``venv/bin/python`` (symlinks left as they are)."""
+    pythonpath = os.pathsep.join([str(REPO), *(p for p in sys.path if p)])
+    env = {"PATH": os.defpath, "PYTHONPATH": pythonpath, "HOME": str(Path.home())}
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", IN_VENV], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, str] = json.loads(done.stdout)
+    return report
+
+
+@needs_bwrap
+@pytest.mark.parametrize("through_a_link", [False, True], ids=["venv-under-tmp", "venv-through-a-symlink"])
+def test_a_venv_runs_the_code(through_a_link: bool) -> None:
+    """Two CI layouts: a venv under /tmp, which the sandbox's own /tmp must not hide; and
+    ``project/.venv -> venvs/x`` outside /tmp, run as ``project/.venv/bin/python`` (not the resolved path).
+    """
+    parent = Path.home() if through_a_link else Path("/tmp")
+    base = Path(tempfile.mkdtemp(prefix=".tessera-venv-test-", dir=parent))
+    try:
+        venv = make_venv(base / "venvs" / "x")
+        if through_a_link:
+            (base / "project").mkdir()
+            (base / "project" / ".venv").symlink_to(venv)
+            venv = base / "project" / ".venv"
+        report = sandbox_from_venv(venv)
+        assert report["mode"] == "bubblewrap", report["mode"]
+        assert report["stdout"] == f"hello from {venv}\nread-only: True\n", report["summary"]
+    finally:
+        shutil.rmtree(base)
 
 
 # --- network -----------------------------------------------------------------------------------------
