@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tessera._cli_common import json_option
+from tessera._cli_common import echo, json_option
 
 __all__ = ["bench_latency"]
 
@@ -35,21 +35,21 @@ def bench_latency(
         model_path, prompt_tokens=prompt_tokens, plan_seconds=plan_seconds, ttft_tokens=ttft_tokens
     )
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{'mode':<12} {'total s':>8} {'first subtask s':>16} {'overhead s':>11}")
+    echo(f"{'mode':<12} {'total s':>8} {'first subtask s':>16} {'overhead s':>11}")
     for mode in MODES:
         row = report["modes"][mode]
-        click.echo(
+        echo(
             f"{mode:<12} {row['total_s']:>8.2f} {row['time_to_first_subtask_s']:>16.2f}"
             f" {row['overhead_s']:>11.3f}"
         )
     speedup = report["speedup"]
-    click.echo(
+    echo(
         f"speedup: dag {speedup['dag_vs_sequential']:.2f}x sequential,"
         f" streamed {speedup['streamed_vs_dag']:.2f}x dag"
     )
-    click.echo(
+    echo(
         f"TTFT, {ttft_tokens}-token system prompt: cold {report['ttft_cold_s']:.3f}s,"
         f" warm {report['ttft_warm_s']:.3f}s ({speedup['ttft_cold_vs_warm']:.1f}x)"
     )

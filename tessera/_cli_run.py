@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tessera._cli_common import echo
+
 if TYPE_CHECKING:
     from tessera.events import Event
     from tessera.types import Approval, Plan, RunResult, SubtaskResult
@@ -18,8 +20,7 @@ __all__ = ["approver", "finish", "follow", "read_plan"]
 
 
 def _echo_token(token: str) -> None:
-    sys.stdout.write(token)
-    sys.stdout.flush()
+    echo(token, nl=False)
 
 
 def follow(events: Iterator[Event]) -> RunResult:
@@ -30,18 +31,18 @@ def follow(events: Iterator[Event]) -> RunResult:
     for event in events:
         if isinstance(event, PlanReady):
             steps = ", ".join(f"{s.id}:{s.specialist}" for s in event.plan.subtasks)
-            click.echo(f"  plan: {steps}" + (" (fallback)" if event.fallback else ""), err=True)
+            echo(f"  plan: {steps}" + (" (fallback)" if event.fallback else ""), err=True)
         elif isinstance(event, SubtaskFinished):
-            click.echo(_subtask_line(event.result), err=True)
+            echo(_subtask_line(event.result), err=True)
         elif isinstance(event, Replan):
-            click.echo(f"  replan {event.replans}: {event.reason}", err=True)
+            echo(f"  replan {event.replans}: {event.reason}", err=True)
         elif isinstance(event, AnswerToken):
             _echo_token(event.text)
         elif isinstance(event, Done):
             result = event.result
     assert result is not None
     if result.answer:
-        click.echo("")
+        echo("")
     return result
 
 
@@ -55,17 +56,17 @@ def _subtask_line(sub: SubtaskResult) -> str:
 
 def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        echo(json.dumps(result.to_json(), indent=2))
     elif result.status == "awaiting_approval" and result.plan is not None:
-        click.echo(json.dumps(result.plan.model_dump(mode="json"), indent=2), err=True)
-        click.echo(
+        echo(json.dumps(result.plan.model_dump(mode="json"), indent=2), err=True)
+        echo(
             f"plan awaits approval: tessera resume {result.thread_id}"
             " --accept | --reject REASON | --edit FILE",
             err=True,
         )
     else:
         timings = result.timings
-        click.echo(
+        echo(
             f"  {result.status}: total {timings.total_s:.2f}s, overhead {timings.overhead_s:.3f}s"
             + (f", thread {result.thread_id}" if checkpointed else ""),
             err=True,
@@ -74,9 +75,9 @@ def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> No
         if not as_json:
             failed = [sub for sub in result.subtasks if sub.status != "done"]
             finished = len(result.subtasks) - len(failed)
-            click.echo(f"  {finished} subtasks finished, {len(failed)} did not", err=True)
+            echo(f"  {finished} subtasks finished, {len(failed)} did not", err=True)
             for note in result.notes:
-                click.echo(f"  note: {note}", err=True)
+                echo(f"  note: {note}", err=True)
         sys.exit(1)
 
 
@@ -94,10 +95,10 @@ def approver(yes: bool, as_json: bool) -> Callable[[Plan], Approval] | None:
 def _ask_about_plan(plan: Plan) -> Approval:
     from tessera.types import Approval
 
-    click.echo("Proposed plan:", err=True)
+    echo("Proposed plan:", err=True)
     for sub in plan.subtasks:
         after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
-        click.echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
+        echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
     choice = click.prompt(
         "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
     )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tessera._cli_common import json_option, load_team_file, team_option
+from tessera._cli_common import echo, json_option, load_team_file, output_stream, own_output, team_option
 from tessera._cli_init import completion, init
 from tessera._cli_latency import bench_latency
 from tessera._cli_memory import bench_retrieval, ingest, memory, search
@@ -24,6 +24,7 @@ from tessera._cli_routing import bench_routing, stats
 from tessera._cli_serve import serve
 from tessera._cli_trace import trace
 from tessera._version import __version__
+from tessera.bench._humaneval_cli import check_modes, echo_generation, mode_options, run_team_modes
 
 if TYPE_CHECKING:
     pass
@@ -64,11 +65,11 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
             summary = f"{len(team.models)} models, {len(team.specialists)} specialists"
             report.append({"file": str(file), "valid": True, "problems": []})
             if not as_json:
-                click.echo(f"{file}: ok ({summary})")
+                echo(f"{file}: ok ({summary})")
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
     for line in problems:
-        click.echo(line, err=True)
+        echo(line, err=True)
     if problems:
         sys.exit(2)
 
@@ -111,11 +112,11 @@ def prompt(
         seed=seed,
     )
     if as_json:
-        click.echo(json.dumps(result.to_dict()))
+        echo(json.dumps(result.to_dict()))
     else:
-        click.echo("")
+        echo("")
         rate = f"{result.tokens_per_s:,.1f} tokens/s" if result.tokens_per_s else "n/a"
-        click.echo(f"[{result.model}: {result.tokens} tokens in {result.seconds:.2f}s, {rate}]", err=True)
+        echo(f"[{result.model}: {result.tokens} tokens in {result.seconds:.2f}s, {rate}]", err=True)
 
 
 @cli.command()
@@ -225,12 +226,12 @@ def models_list(team_file: Path, as_json: bool) -> None:
 
     rows = describe_models(load_team_file(team_file))
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
     for row in rows:
         size = f"{row['size_mb']:,.0f} MB" if row["size_mb"] is not None else "-"
         state = "present" if row["present"] else "not downloaded"
-        click.echo(f"{row['name']:<16} {row['backend']:<10} {size:>10}  {state:<15} {row['source']}")
+        echo(f"{row['name']:<16} {row['backend']:<10} {size:>10}  {state:<15} {row['source']}")
 
 
 @models.command("pull")
@@ -246,13 +247,13 @@ def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
 
     config = load_team_file(team_file)
     for name, path in pull_models(config, list(names) or None):
-        click.echo(f"{name}: {path}")
+        echo(f"{name}: {path}")
     if not names and config.memory.embedder:
         from tessera.memory.embedder import pull_embedder
 
         folder = pull_embedder(config.memory.embedder)
         if folder is not None:
-            click.echo(f"embedder: {folder}")
+            echo(f"embedder: {folder}")
 
 
 @cli.group()
@@ -281,6 +282,7 @@ def bench() -> None:
 @click.option(
     "--jobs", "-j", type=click.IntRange(1, 32), default=3, show_default=True, help="Problems at once."
 )
+@mode_options
 @json_option
 def bench_humaneval(
     canonical: bool,
@@ -290,8 +292,13 @@ def bench_humaneval(
     limit: int | None,
     jobs: int,
     as_json: bool,
+    **modes: Any,
 ) -> None:
-    """HumanEval pass@1, judged by the coder's sandbox and test runner. Exit 0 whatever the score."""
+    """HumanEval pass@1, judged by the coder's sandbox and test runner. Exit 0 whatever the score.
+
+    With --team the coder specialist's model answers once; --model, --repair and --routed choose another
+    mode. Generation seconds are the time in model calls, summed (-j 1 leaves out waits for a busy model).
+    """
     from tessera.bench import humaneval as he
 
     chosen = [
@@ -301,29 +308,23 @@ def bench_humaneval(
         raise click.UsageError(
             f"choose one of --canonical, --empty or --team FILE (got {', '.join(chosen) or 'none'})"
         )
+    check_modes(team_file, modes)
     problems = he.load_problems(data, limit=limit)
     if team_file is None:
         mode = "canonical" if canonical else "empty"
         report = he.run_humaneval(problems, he.canonical if canonical else he.empty, mode=mode, jobs=jobs)
     else:
-        from tessera.models.pool import ModelPool
-
-        config = load_team_file(team_file)
-        name, model_name = he.coder_of(config)
-        with ModelPool.from_team(config) as pool:
-            solve = he.model_solver(pool.get(model_name), config.specialists[name].system_prompt)
-            report = he.run_humaneval(
-                problems, solve, mode=f"team:{name}/{model_name}", limits=config.tools.python, jobs=jobs
-            )
+        report = run_team_modes(team_file, problems, jobs, modes)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        echo(json.dumps(report.to_json(), indent=2))
         return
-    click.echo(
+    echo(
         f"humaneval ({report.mode}): {report.passed}/{report.total} passed, pass@1 {report.pass_at_1:.3f},"
         f" {report.seconds:.1f}s"
     )
+    echo_generation(report)
     for failure in report.failures:
-        click.echo(f"  {failure.task_id}: {failure.reason}")
+        echo(f"  {failure.task_id}: {failure.reason}")
 
 
 cli.add_command(init)
@@ -340,43 +341,54 @@ cli.add_command(trace)
 
 
 def _echo_token(token: str) -> None:
-    sys.stdout.write(token)
-    sys.stdout.flush()
+    echo(token, nl=False)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI and turn Tessera errors into one line and an exit code."""
+    """Console entry point: run the CLI and turn Tessera errors into one line and an exit code.
+
+    Everything the command prints goes through copies of fds 1 and 2 taken here (see
+    :func:`~tessera._cli_common.own_output`), so a model loading on another thread cannot swallow it.
+    """
+    with own_output():
+        code = _main(argv)
+    if code:
+        sys.exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     from tessera.errors import TesseraError
 
     try:
         code = cli.main(args=argv, prog_name="tessera", standalone_mode=False)
-        # now, not at shutdown: llama-cpp-python points fd 1 at /dev/null while a model is freed there
-        sys.stdout.flush()
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        return code if isinstance(code, int) else 0
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        echo("aborted", err=True)
+        return 130
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        exc.show(file=output_stream(err=True))
+        return exc.exit_code
     except TesseraError as exc:
         if os.environ.get("TESSERA_DEBUG"):
             raise
         for line in str(exc).splitlines() or [type(exc).__name__]:
-            click.echo(line, err=True)
-        sys.exit(exc.exit_code)
+            echo(line, err=True)
+        return exc.exit_code
+    except SystemExit as exc:  # a command's own exit code (sys.exit in a command)
+        if isinstance(exc.code, str):
+            echo(exc.code, err=True)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        echo("interrupted", err=True)
+        return 130
     except Exception as exc:  # noqa: BLE001 - a bug: one line unless debugging
         if os.environ.get("TESSERA_DEBUG"):
             raise
-        click.echo(
+        echo(
             f"tessera: internal error: {type(exc).__name__}: {exc} (TESSERA_DEBUG=1 shows where)",
             err=True,
         )
-        sys.exit(1)
+        return 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from tessera._async import iterate_sync
+from tessera._cli_common import output_stream
 from tessera._cli_run import read_plan
 from tessera._repl_commands import run_command
 from tessera._repl_view import RunView, StreamedReply, plan_tree
@@ -308,7 +309,7 @@ def chat(config: TeamConfig, thread: str | None = None) -> None:
     """Run the REPL until Ctrl-D, ``/exit`` or the end of stdin."""
     interactive = sys.stdin.isatty()
     plain = bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
-    console = Console(no_color=plain, highlight=False)
+    console = Console(file=output_stream(), no_color=plain, highlight=False)
     session = Chat(config, thread, console, interactive=interactive)
     try:
         session.banner()

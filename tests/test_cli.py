@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -248,3 +250,85 @@ def test_models_list(tmp_path: Path, tiny_gguf: Path) -> None:
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert set(rows) == {"coder", "small"}
     assert rows["small"]["present"] is False and "Qwen2.5-Coder-0.5B-Instruct-GGUF" in rows["small"]["source"]
+
+
+# -- output survives llama.cpp's redirect of fds 1 and 2 while it loads a model (issue 19, finding 13) ----
+
+TWO_SUBTASKS = json.dumps(
+    {
+        "subtasks": [
+            {"id": "s1", "specialist": "one", "instruction": "say hi"},
+            {"id": "s2", "specialist": "two", "instruction": "say bye"},
+        ]
+    }
+)
+
+CHURN = """
+import sys, threading
+from llama_cpp import Llama
+from tessera.cli import main
+
+def churn():
+    while True:
+        Llama(model_path=sys.argv[1], n_ctx=64, verbose=False).close()
+
+def start():
+    for _ in range(2):
+        threading.Thread(target=churn, daemon=True).start()
+
+threading.Timer(0.5, start).start()  # once the command has started, as a model load would
+main(sys.argv[2:])
+"""
+"""``tessera ARGS`` while two threads load and free a llama.cpp model (``verbose=False``) in a loop."""
+
+
+def llama_team(tmp_path: Path, model_path: Path) -> Path:
+    """Two llama.cpp models (loaded at once, by the preloader and the subtasks) and a function planner."""
+    local = {"backend": "llama_cpp", "path": str(model_path), "n_ctx": 512, "max_tokens": 16}
+    return write_team(
+        tmp_path / "team.yaml",
+        {"plan": {"backend": "function", "callable": "tests.fakes:env_planner"}, "a": local, "b": local},
+        specialists={"one": {"description": "d", "model": "a"}, "two": {"description": "d", "model": "b"}},
+    )
+
+
+def run_cli_while_models_load(model_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CHURN, str(model_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TESSERA_TEST_PLAN": TWO_SUBTASKS},
+        cwd=REPO,
+    )
+
+
+@pytest.mark.slow
+def test_run_prints_its_full_result_every_time_while_models_load(tmp_path: Path, tiny_gguf: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    team = llama_team(tmp_path, tiny_gguf)
+    for attempt in range(1, 6):
+        out = run_cli_while_models_load(tiny_gguf, "run", "-t", str(team), "--json", "hello")
+        assert out.returncode == 0, (attempt, out.stdout, out.stderr)
+        assert out.stdout.strip(), f"run {attempt} of 5 printed nothing: {out.stderr}"
+        result = json.loads(out.stdout)
+        assert [s["id"] for s in result["subtasks"]] == ["s1", "s2"] and result["status"] == "done", result
+    out = run_cli_while_models_load(tiny_gguf, "run", "-t", str(team), "hello")
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    lines = [line.split() for line in out.stderr.splitlines()]
+    assert ["plan:", "s1:one,", "s2:two"] in lines, out.stderr
+    assert {line[0] for line in lines if line[-1].endswith("s")} >= {"s1", "s2"}, out.stderr
+    assert lines[-1][:2] == ["done:", "total"], out.stderr
+
+
+@pytest.mark.slow
+def test_bench_latency_json_prints_its_report_every_time() -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gguf")
+    short = ("--prompt-tokens", "50", "--plan-seconds", "0", "--ttft-tokens", "100")
+    for attempt in range(1, 6):
+        out = run_cli("bench", "latency", "--json", *short, timeout=300)
+        assert out.returncode == 0, (attempt, out.stderr)
+        assert out.stdout.strip(), f"run {attempt} of 5 printed nothing"
+        report = json.loads(out.stdout)
+        assert set(report["modes"]) == {"sequential", "dag", "streamed"} and report["ttft_warm_s"] > 0
