@@ -160,6 +160,14 @@ class PlannerConfig(_Section):
     stream: bool = Field(
         True, description="Start each subtask as soon as the streaming plan has it (not with approve)."
     )
+    examples: bool = Field(
+        True, description="Show the planner worked examples that use the team's own specialists."
+    )
+    fast_path: bool = Field(
+        True,
+        description="For a short task with no sign of several steps, a grammar-decoding planner only names "
+        "the specialist, and the task is its instruction (no plan to write).",
+    )
 
 
 class AnswerConfig(_Section):

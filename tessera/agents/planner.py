@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import ValidationError
 
+from tessera.agents._plan_prompt import examples_for, is_single_step, plan_schema, specialist_schema
 from tessera.agents._plan_stream import PlanScanner
 from tessera.models.base import TesseraChatModel, validate_output
 from tessera.types import Plan, Subtask, references
@@ -105,10 +106,14 @@ def planner_messages(
     max_subtasks: int,
     system_prompt: str | None = None,
     context: str | None = None,
+    examples: bool = True,
 ) -> list[BaseMessage]:
-    """The planner's prompt: the team's specialists with their descriptions, then the task."""
+    """The planner's prompt: the team's specialists, worked examples that use them, then the task."""
     listing = "\n".join(f"- {name}: {spec.description}" for name, spec in specialists.items())
     system = (system_prompt or PLANNER_PROMPT).format(specialists=listing, max_subtasks=max_subtasks)
+    shots = examples_for(specialists) if examples else ""
+    if shots:
+        system = f"{system}\n\n{shots}"
     user = task if not context else f"{context}\n\nTask: {task}"
     return [SystemMessage(content=system), HumanMessage(content=user)]
 
@@ -123,6 +128,8 @@ class PlanOutcome:
     """The validation problems of the rejected attempts."""
     fallback: bool = False
     """True when both attempts failed and the plan is the single-subtask fallback."""
+    fast: bool = False
+    """True when the fast path planned a one-step task: the planner only named the specialist."""
 
 
 def general_specialist(specialists: Mapping[str, SpecialistConfig]) -> str:
@@ -141,22 +148,42 @@ async def make_plan(
     system_prompt: str | None = None,
     context: str | None = None,
     on_subtask: Callable[[Subtask], None] | None = None,
+    examples: bool = True,
+    fast_path: bool = False,
 ) -> PlanOutcome:
     """Plan ``task``: one try, one repair with the reasons, then a single-subtask fallback.
 
-    With ``on_subtask``, the plan is streamed and each subtask is passed to it the moment it is complete
+    A model that decodes under a grammar (``constrained_decoding``) is held to :func:`plan_schema`, so its
+    plan is runnable by construction. With ``fast_path``, such a model only names the specialist of a task
+    that :func:`is_single_step` judges to be one step, and the task is the instruction. With
+    ``on_subtask``, the plan is streamed and each subtask is passed to it the moment it is complete
     (before the plan is validated: the caller decides what may start).
     """
     messages = planner_messages(
-        task, specialists, max_subtasks=max_subtasks, system_prompt=system_prompt, context=context
-    )
+        task, specialists, max_subtasks=max_subtasks, system_prompt=system_prompt, context=context,
+        examples=examples,
+    )  # fmt: skip
+    constrained = bool(getattr(model, "constrained_decoding", False))
+    names = list(specialists)
+    if constrained and fast_path and is_single_step(task):
+        try:
+            chosen = await model.with_structured_output(specialist_schema(names)).ainvoke(messages)
+        except Exception:  # noqa: BLE001 - the full planner below still gets its chance
+            pass
+        else:
+            assert isinstance(chosen, dict)
+            plan = Plan(subtasks=[Subtask(id="s1", specialist=str(chosen["specialist"]), instruction=task)])
+            if on_subtask is not None:
+                on_subtask(plan.subtasks[0])
+            return PlanOutcome(plan=plan, attempts=1, fast=True)
+    schema: dict[str, Any] | type[Plan] = plan_schema(names, max_subtasks) if constrained else Plan
     problems: list[str] = []
     for attempt in (1, 2):
         try:
             if on_subtask is not None and isinstance(model, TesseraChatModel):
-                plan = await _streamed_plan(model, messages, on_subtask)
+                plan = await _streamed_plan(model, messages, on_subtask, schema)
             else:
-                plan = Plan.model_validate(await model.with_structured_output(Plan).ainvoke(messages))
+                plan = Plan.model_validate(await model.with_structured_output(schema).ainvoke(messages))
                 plan = normalize_plan(plan)
         except Exception as exc:  # noqa: BLE001 - a broken planner falls back, it does not crash the run
             errors = [f"planner failed: {type(exc).__name__}: {exc}"]
@@ -211,11 +238,14 @@ def normalize_plan(plan: Plan) -> Plan:
 
 
 async def _streamed_plan(
-    model: TesseraChatModel, messages: list[BaseMessage], on_subtask: Callable[[Subtask], None]
+    model: TesseraChatModel,
+    messages: list[BaseMessage],
+    on_subtask: Callable[[Subtask], None],
+    schema: dict[str, Any] | type[Plan] = Plan,
 ) -> Plan:
     scanner = PlanScanner()
     seen: list[str] = []
-    async for piece in model.astream_structured(messages, Plan):
+    async for piece in model.astream_structured(messages, schema):
         for item in scanner.feed(piece):
             try:
                 subtask = Subtask.model_validate(item)
@@ -223,6 +253,5 @@ async def _streamed_plan(
                 continue  # the whole plan's validation reports it
             on_subtask(normalize_references(subtask, seen))
             seen.append(subtask.id)
-    plan = validate_output(AIMessage(content=scanner.text), Plan, strict=model.strict_json)
-    assert isinstance(plan, Plan)
-    return normalize_plan(plan)
+    parsed = validate_output(AIMessage(content=scanner.text), schema, strict=model.strict_json)
+    return normalize_plan(Plan.model_validate(parsed))

@@ -157,6 +157,8 @@ class TeamNodes(SubtaskRunner):
                 system_prompt=planner.system_prompt,
                 context=context,
                 on_subtask=self._early_starter(ctx, get_stream_writer()) if streamed else None,
+                examples=planner.examples,
+                fast_path=planner.fast_path and not state.get("history") and not state.get("replans"),
             )
         except BaseException:
             _keep_early(ctx, None)
@@ -171,6 +173,8 @@ class TeamNodes(SubtaskRunner):
             notes.append(f"recalled {len(memories)} memories")
         if outcome.fallback:
             notes.append("planner failed twice; fell back to a single subtask")
+        if outcome.fast:
+            notes.append(f"one-step task: the planner only chose {outcome.plan.subtasks[0].specialist}")
         get_stream_writer()(
             PlanReady(plan=outcome.plan, replans=state.get("replans", 0), fallback=outcome.fallback)
         )

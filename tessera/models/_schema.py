@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 DEFAULT_MAX_STRING = 512
@@ -57,7 +58,7 @@ def _bound(node: Any, max_string: int, max_items: int) -> None:
     if kind == "string" and not fixed:
         if "pattern" not in node:
             node["maxLength"] = min(int(node.get("maxLength", max_string)), max_string)
-    if kind == "array":
+    if kind == "array" and "prefixItems" not in node:  # a tuple's length is its own bound
         node["maxItems"] = min(int(node.get("maxItems", max_items)), max_items)
     if kind == "integer" and "enum" not in node:
         lo, hi = _int_range(node)
@@ -148,6 +149,11 @@ def _chars(node: dict[str, Any], defs: dict[str, Any], depth: int) -> int:
         return 5 + _SPACE
     if kind == "null":
         return 4 + _SPACE
+    if kind == "array" and "prefixItems" in node:
+        if node.get("items", False) is not False:
+            raise ValueError("a tuple with open extra items cannot be bounded")
+        tuple_items = node["prefixItems"]
+        return 2 + 2 * _SPACE + sum(_chars(item, defs, depth + 1) + 1 + _SPACE for item in tuple_items)
     if kind == "array":
         items = node.get("items", {})
         if "maxItems" not in node or not isinstance(items, dict):
@@ -165,10 +171,20 @@ def _chars(node: dict[str, Any], defs: dict[str, Any], depth: int) -> int:
 
 
 def schema_to_grammar(schema: dict[str, Any]) -> str:
-    """GBNF for ``schema`` via llama-cpp-python's converter, with control characters kept out of strings."""
+    """GBNF for ``schema`` via llama-cpp-python's converter, with control characters kept out of strings.
+
+    A top-level property that is a tuple (``prefixItems``, ``items: false``) with ``minItems`` below its
+    length gets optional trailing items, nested (``a ("," b ("," c)?)?``): one parse stack, where a union
+    of tuples of every length would keep one stack alive per length while the first items are written.
+    """
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     text = json_schema_to_gbnf(json.dumps(schema))
+    short_tuples = {
+        key.replace("_", "-"): int(value["minItems"])
+        for key, value in schema.get("properties", {}).items()
+        if isinstance(value, dict) and "prefixItems" in value and "minItems" in value
+    }
     lines = []
     for line in text.splitlines():
         name, _, _ = line.partition(" ::= ")
@@ -176,5 +192,19 @@ def schema_to_grammar(schema: dict[str, Any]) -> str:
             line = f"char ::= {SAFE_CHAR_RULE}"
         elif name == "dot":
             line = f"dot ::= {SAFE_DOT_RULE}"
+        elif name in short_tuples:
+            line = _optional_tail(name, line, short_tuples[name])
         lines.append(line)
     return "\n".join(lines)
+
+
+def _optional_tail(name: str, line: str, min_items: int) -> str:
+    """Rewrite ``name ::= "[" space t0 "," space t1 … "]" space`` so items past ``min_items`` are optional."""
+    items = re.findall(rf"\b{re.escape(name)}-tuple-\d+\b", line)
+    if not items or len(items) <= min_items:
+        return line
+    body = ' "," space '.join(items[: max(min_items, 1)])
+    tail = ""
+    for item in reversed(items[max(min_items, 1) :]):
+        tail = f' ("," space {item}{tail})?'
+    return f'{name} ::= "[" space {body}{tail} "]" space'

@@ -13,7 +13,7 @@ import functools
 import json
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, convert_to_openai_messages
@@ -78,6 +78,9 @@ class TesseraChatModel(BaseChatModel):
     structured_retries: int = 1
     strict_json: bool = True
     """Reject raw control characters inside JSON strings. Remote grammars may let them through."""
+    constrained_decoding: ClassVar[bool] = False
+    """Structured output is decoded under a grammar built from the schema (not just validated after), so
+    a schema can hold the output to more than pydantic checks: the planner's plan schema relies on it."""
 
     def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         """Generate JSON text for ``schema``; the returned message's content is that text."""
