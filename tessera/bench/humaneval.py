@@ -5,6 +5,11 @@ are the problem's ``check`` function followed by ``check(<entry_point>)``. Both 
 :func:`tessera.agents.coder.arun_with_tests`, the sandbox and test runner the coder uses, so a score here
 says how the coder's code is judged too. ``canonical`` (the reference solutions, 164/164) and ``empty``
 (``pass`` bodies, 0/164) check the harness itself.
+
+A solver may return a :class:`Completion` instead of plain code: it then says how the code was made (time
+in model calls per model, escalation, repairs, the docstring examples), and the report adds it up. The
+team modes (one model, repair from the docstring's examples, the routed small-then-large team) are in
+:mod:`tessera.bench._humaneval_modes`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from tessera.errors import UserError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
     from tessera.config import SandboxConfig, TeamConfig
 
@@ -31,9 +37,11 @@ __all__ = [
     "DATA_ENV",
     "HumanEvalReport",
     "Outcome",
+    "Completion",
     "Problem",
     "Solver",
     "arun_humaneval",
+    "ask_messages",
     "canonical",
     "coder_of",
     "default_data_path",
@@ -75,8 +83,37 @@ class Problem:
         return f"{self.test.rstrip()}\n\n\ncheck({self.entry_point})\n"
 
 
-Solver = Callable[[Problem], Awaitable[str]]
-"""Gives a problem's completion: a function body (indented) or the whole function."""
+@dataclass
+class Completion:
+    """A solver's answer with how it was made; ``code`` is None when no reply had any."""
+
+    code: str | None
+    generation_s: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in model calls, per model name (wall time around each call, summed)."""
+    calls: dict[str, int] = field(default_factory=dict)
+    """Model calls, per model name."""
+    model: str | None = None
+    """The model whose code is ``code``."""
+    escalated: bool = False
+    """The first model's code failed its check and a larger model was asked."""
+    repairs: int = 0
+    """Repair requests sent (a failure report asking for a corrected function)."""
+    examples: int = 0
+    """Docstring examples the problem shows (0: none could be parsed)."""
+    examples_passed: bool | None = None
+    """Whether ``code`` passed its check (examples, or running at all); None when not checked."""
+    note: str | None = None
+    """Why there is no code (the last reply's problem, or a model error)."""
+
+    def spent(self, model: str, seconds: float) -> None:
+        """Count one model call of ``seconds``."""
+        self.generation_s[model] = self.generation_s.get(model, 0.0) + seconds
+        self.calls[model] = self.calls.get(model, 0) + 1
+
+
+Solver = Callable[[Problem], Awaitable[str | Completion]]
+"""Gives a problem's completion: a function body (indented) or the whole function, or a
+:class:`Completion` carrying one."""
 
 
 @dataclass
@@ -88,6 +125,8 @@ class Outcome:
     reason: str | None = None
     """Why it failed: a solver error, a broken limit, or the failing exception or assert."""
     seconds: float = 0.0
+    completion: Completion | None = None
+    """How a model solver made the code (None for plain solvers)."""
 
 
 @dataclass
@@ -118,9 +157,36 @@ class HumanEvalReport:
         """The problems that failed, in file order."""
         return [o for o in self.outcomes if not o.passed]
 
+    @property
+    def completions(self) -> list[Completion]:
+        """The completions that model solvers reported, in file order."""
+        return [o.completion for o in self.outcomes if o.completion is not None]
+
+    @property
+    def generation_s_by_model(self) -> dict[str, float]:
+        """Seconds in model calls per model, summed over the problems."""
+        total: dict[str, float] = {}
+        for completion in self.completions:
+            for model, seconds in completion.generation_s.items():
+                total[model] = total.get(model, 0.0) + seconds
+        return total
+
+    @property
+    def generation_s(self) -> float:
+        """Seconds in model calls, all models together."""
+        return sum(self.generation_s_by_model.values())
+
     def to_json(self) -> dict[str, Any]:
-        """``{"passed", "total", "pass_at_1", "mode", "seconds", "failures": [{"task_id", "reason"}]}``."""
-        return {
+        """``{"passed", "total", "pass_at_1", "mode", "seconds", "failures": [{"task_id", "reason"}]}``.
+
+        ``seconds`` is the wall time of the run. When the solver reported :class:`Completion`\\ s, the
+        report adds ``generation_s`` (time in model calls), ``generation_s_by_model``, ``model_calls``,
+        ``escalated``, ``repaired`` (problems with at least one repair request), ``repairs`` (requests),
+        ``with_examples`` (problems whose docstring examples could be parsed), ``checked`` and
+        ``passed_check`` (final code checked against its examples, and passing), and ``problems``: one row
+        per problem.
+        """
+        report: dict[str, Any] = {
             "passed": self.passed,
             "total": self.total,
             "pass_at_1": round(self.pass_at_1, 4),
@@ -128,6 +194,42 @@ class HumanEvalReport:
             "seconds": round(self.seconds, 2),
             "failures": [{"task_id": o.task_id, "reason": o.reason} for o in self.failures],
         }
+        done = self.completions
+        if not done:
+            return report
+        calls: dict[str, int] = {}
+        for completion in done:
+            for model, count in completion.calls.items():
+                calls[model] = calls.get(model, 0) + count
+        report.update(
+            generation_s=round(self.generation_s, 2),
+            generation_s_by_model={m: round(s, 2) for m, s in self.generation_s_by_model.items()},
+            model_calls=calls,
+            escalated=sum(c.escalated for c in done),
+            repaired=sum(c.repairs > 0 for c in done),
+            repairs=sum(c.repairs for c in done),
+            with_examples=sum(c.examples > 0 for c in done),
+            checked=sum(c.examples_passed is not None for c in done),
+            passed_check=sum(c.examples_passed is True for c in done),
+            problems=[_problem_row(o) for o in self.outcomes],
+        )
+        return report
+
+
+def _problem_row(outcome: Outcome) -> dict[str, Any]:
+    """One problem of a model run: passed, which model's code, escalation, repairs and seconds."""
+    row: dict[str, Any] = {"task_id": outcome.task_id, "passed": outcome.passed}
+    completion = outcome.completion
+    if completion is not None:
+        row.update(
+            model=completion.model,
+            escalated=completion.escalated,
+            repairs=completion.repairs,
+            examples=completion.examples,
+            examples_passed=completion.examples_passed,
+            generation_s={m: round(s, 2) for m, s in completion.generation_s.items()},
+        )
+    return row
 
 
 def default_data_path() -> Path:
@@ -191,14 +293,19 @@ async def empty(problem: Problem) -> str:
     return "    pass\n"
 
 
-def model_solver(model: BaseChatModel, system_prompt: str | None = None) -> Solver:
-    """A solver asking ``model`` once per problem (pass@1) and taking the first code block of its reply."""
+def ask_messages(problem: Problem, system_prompt: str | None = None) -> list[BaseMessage]:
+    """The first request for ``problem``: the system prompt (if any), then :data:`ASK` with the prompt."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
+    system = [SystemMessage(content=system_prompt)] if system_prompt else []
+    return [*system, HumanMessage(content=ASK.format(prompt=problem.prompt))]
+
+
+def model_solver(model: BaseChatModel, system_prompt: str | None = None) -> Solver:
+    """A solver asking ``model`` once per problem (pass@1) and taking the first code block of its reply."""
+
     async def solve(problem: Problem) -> str:
-        system = [SystemMessage(content=system_prompt)] if system_prompt else []
-        messages = [*system, HumanMessage(content=ASK.format(prompt=problem.prompt))]
-        reply = await model.ainvoke(messages)
+        reply = await model.ainvoke(ask_messages(problem, system_prompt))
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         code = extract_code(text)
         if code is None:
@@ -232,13 +339,22 @@ async def arun_humaneval(
     async def one(problem: Problem) -> Outcome:
         async with gate:
             started = time.monotonic()
+            made: Completion | None = None
             try:
-                completion = await solve(problem)
+                answer = await solve(problem)
             except Exception as exc:  # noqa: BLE001 - one bad completion fails one problem
                 outcome = Outcome(problem.task_id, False, f"solver: {type(exc).__name__}: {exc}")
             else:
-                result = await arun_with_tests(program_for(problem, completion), problem.tests, limits)
-                outcome = Outcome(problem.task_id, result.ok, None if result.ok else describe_failure(result))
+                made = answer if isinstance(answer, Completion) else None
+                code = answer.code if isinstance(answer, Completion) else answer
+                if code is None:
+                    note = made.note if made is not None else None
+                    outcome = Outcome(problem.task_id, False, f"solver: {note or 'no code'}")
+                else:
+                    result = await arun_with_tests(program_for(problem, code), problem.tests, limits)
+                    reason = None if result.ok else describe_failure(result)
+                    outcome = Outcome(problem.task_id, result.ok, reason)
+            outcome.completion = made
             outcome.seconds = time.monotonic() - started
         if on_outcome is not None:
             on_outcome(outcome)
