@@ -20,13 +20,40 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-__all__ = ["VERIFY_PROMPT", "Verdict", "schema_problem", "verify"]
+__all__ = ["VERIFY_PROMPT", "Verdict", "echo_problem", "schema_problem", "verify"]
 
 VERIFY_PROMPT = (
     "You check a teammate's work. Read the task and the output. Say ok only if the output does the whole "
     "task correctly; otherwise say what is wrong in one sentence. Reply with JSON."
 )
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def echo_problem(output: str, *, system_prompt: str | None, instruction: str) -> str | None:
+    """Why ``output`` is not an answer (one line), or None: empty, or an echo of its own prompt.
+
+    Small models sometimes reply with a line of their system prompt ("No preamble, no description of what
+    you did.") or repeat the instruction back. Such output is a failure, so that routing escalates it,
+    never a result. An echo is an output of at least four words that is wholly part of the system prompt,
+    or the whole instruction repeated (at least six words); a short quote of the instruction ("Say hi" ->
+    "hi") is an answer.
+    """
+    said = _words(output)
+    if not said:
+        return "empty answer"
+    count = said.count(" ") + 1
+    if system_prompt and count >= 4 and said in _words(system_prompt):
+        return f"the answer only repeats the specialist's system prompt: {output.strip()[:80]!r}"
+    if count >= 6 and said == _words(instruction):
+        return "the answer only repeats its instruction"
+    return None
 
 
 class Verdict(BaseModel):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from tessera.agents.base import SpecialistRun
+from tessera.agents.checks import echo_problem
 from tessera.trace import record_span
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["SpecialistRun", "run_specialist", "stream_reply"]
 
 MAX_TOOL_STEPS = 8
+_NOT_AN_ANSWER = (
+    "Your reply repeated the instructions instead of doing the task. Reply with the result itself."
+)
 
 
 async def run_specialist(
@@ -56,8 +60,11 @@ async def run_specialist(
         except Exception as exc:  # noqa: BLE001 - any failure of the model counts as a failed attempt
             run.error = f"{type(exc).__name__}: {exc}"
             continue
-        if not text.strip():
-            run.error = "empty answer"
+        problem = echo_problem(text, system_prompt=spec.system_prompt, instruction=instruction)
+        if problem is not None:
+            run.error = problem
+            if problem != "empty answer" and not any(m.content == _NOT_AN_ANSWER for m in messages):
+                messages.append(HumanMessage(content=_NOT_AN_ANSWER))  # the next attempt hears why
             continue
         run.output, run.error = text, None
         return run

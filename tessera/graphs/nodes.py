@@ -50,8 +50,10 @@ __all__ = ["ANSWER_PROMPT", "JoinDecision", "RunContext", "TeamNodes", "default_
 log = logging.getLogger(__name__)
 
 ANSWER_PROMPT = (
-    "You write the final answer to the user's task from the results of the subtasks below. "
-    "Answer directly; do not describe the process."
+    "You write the final answer to the user's task from the results of the subtasks below. Cover every "
+    "part of the task, in order. State each result as the subtask gave it: copy numbers, names and file "
+    "paths exactly, and never recompute or replace a result from your own knowledge. If a part failed or "
+    "has no result, say that it could not be done. Answer directly; do not describe the process."
 )
 
 
@@ -306,7 +308,13 @@ class TeamNodes(SubtaskRunner):
             return {"answer": "", "notes": [f"answer failed: {type(exc).__name__}: {exc}"]}
         finally:
             ctx.spans.append((started, time.monotonic()))
-        return {"answer": str(reply.content)}
+        answer = str(reply.content)
+        missing = _unquoted_results(answer, done)
+        if missing:
+            tail = "\n\n" + "\n".join(f"{r.id} ({r.specialist}): {r.output.strip()}" for r in missing)
+            emit(AnswerToken(text=tail))
+            answer += tail
+        return {"answer": answer}
 
 
 def _answer_prompt(state: TeamState) -> str:
@@ -317,8 +325,36 @@ def _answer_prompt(state: TeamState) -> str:
 
 def _previous_results(state: TeamState) -> str:
     results = state.get("results") or {}
-    lines = ["Results so far:"]
+    plan = state.get("plan")
+    lines = []
+    if plan:  # what each part was asked, so that a result is read against its own part of the task
+        lines = [
+            "Subtasks:",
+            *(f"- {s.id} ({s.specialist}): {s.instruction[:300]}" for s in plan.subtasks),
+            "",
+        ]
+    lines.append("Results so far:")
     for result in results.values():
         body = result.output if result.status == "done" else f"({result.status}: {result.error})"
         lines.append(f"[{result.id} / {result.specialist}] {body[:2000]}")
     return "\n".join(lines)
+
+
+_SHORT_RESULT = 80
+
+
+def _unquoted_results(answer: str, done: list[SubtaskResult]) -> list[SubtaskResult]:
+    """Short one-line results holding a number or a path that the answer does not state.
+
+    The answer model may drop a part of the task, or put its own memory in place of a computed value; a
+    value it left out is appended, so the answer never loses what a subtask produced.
+    """
+    said = " ".join(answer.lower().split())
+    return [
+        r
+        for r in done
+        if len(value := r.output.strip()) <= _SHORT_RESULT
+        and "\n" not in value
+        and any(c.isdigit() or c == "/" for c in value)
+        and " ".join(value.lower().split()) not in said
+    ]
