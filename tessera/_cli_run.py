@@ -54,7 +54,12 @@ def _subtask_line(sub: SubtaskResult) -> str:
     return f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}"
 
 
+EXIT_CODES = {"done": 0, "failed": 1, "rejected": 1, "interrupted": 1, "partial": 3}
+"""The exit code of ``tessera run`` and ``tessera resume`` for each run status (usage and config: 2)."""
+
+
 def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> None:
+    """Print the outcome (the RunResult with --json) and exit with the status's code."""
     if as_json:
         echo(json.dumps(result.to_json(), indent=2))
     elif result.status == "awaiting_approval" and result.plan is not None:
@@ -71,14 +76,14 @@ def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> No
             + (f", thread {result.thread_id}" if checkpointed else ""),
             err=True,
         )
-    if result.status in ("failed", "rejected"):
-        if not as_json:
-            failed = [sub for sub in result.subtasks if sub.status != "done"]
-            finished = len(result.subtasks) - len(failed)
-            echo(f"  {finished} subtasks finished, {len(failed)} did not", err=True)
-            for note in result.notes:
-                echo(f"  note: {note}", err=True)
-        sys.exit(1)
+        summary = result.failure_summary()
+        if summary:
+            echo(f"  {summary}", err=True)
+        for note in result.notes:
+            echo(f"  note: {note}", err=True)
+    code = EXIT_CODES.get(result.status, 0)
+    if code:
+        sys.exit(code)
 
 
 def approver(yes: bool, as_json: bool) -> Callable[[Plan], Approval] | None:

@@ -202,7 +202,7 @@ def _subtask_line(
 def footer(result: RunResult) -> Text:
     """One line: status, total, planning and overhead seconds."""
     timings = result.timings
-    style = "green" if result.status == "done" else "bold red"
+    style = {"done": "green", "partial": "bold yellow"}.get(result.status, "bold red")
     line = Text()
     line.append(result.status, style=style)
     line.append(

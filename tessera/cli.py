@@ -1,7 +1,8 @@
 """The ``tessera`` command: a thin shell over the Python API.
 
-Exit codes: 0 success, 1 a failed run, 2 bad usage or config. Errors are one line on stderr, never a
-traceback (set ``TESSERA_DEBUG=1`` to see one). Heavy libraries are imported inside the commands, so
+Exit codes: 0 success, 1 a failed run, 2 bad usage or config, 3 a partial run (some subtasks failed; see
+``_cli_run.EXIT_CODES``). Errors are one line on stderr, never a traceback (set ``TESSERA_DEBUG=1`` to see
+one). Heavy libraries are imported inside the commands, so
 ``tessera --help`` starts in a few tens of milliseconds.
 """
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from tessera._cli_bench_tasks import bench_tasks
 from tessera._cli_common import echo, json_option, load_team_file, output_stream, own_output, team_option
 from tessera._cli_init import completion, init
 from tessera._cli_latency import bench_latency
@@ -335,6 +337,7 @@ cli.add_command(memory)
 bench.add_command(bench_retrieval)
 bench.add_command(bench_routing)
 bench.add_command(bench_latency)
+bench.add_command(bench_tasks)
 cli.add_command(stats)
 cli.add_command(serve)
 cli.add_command(trace)

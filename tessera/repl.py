@@ -218,9 +218,12 @@ class Chat:
                 f"the plan awaits approval: tessera resume --team FILE {result.thread_id}"
                 " --accept | --reject REASON | --edit FILE"
             )
+        summary = result.failure_summary()
+        if summary and result.status != "awaiting_approval":
+            self.console.print(Text(summary, "yellow" if result.status == "partial" else "red"))
         for note in result.notes:
             self.console.print(Text(f"note: {note}", "dim"))
-        if result.status == "done":
+        if result.status in ("done", "partial"):
             self.transcript.append(Turn(task, result.answer, self.config.name))
 
     def ask_model(self, text: str) -> None:

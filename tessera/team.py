@@ -225,9 +225,7 @@ class Team:
             result = _result(state, thread, time.monotonic() - started, ctx, started)
             export_run(result)
             if result.status == "done" and self.config.memory.long_term:
-                note = await _remember(self.config, state.get("task", ""), result)
-                if note:
-                    result.notes.append(note)
+                await _remember(self.config, state.get("task", ""), result)
             yield Done(result=result)
 
     async def _resume_payload(
@@ -281,13 +279,25 @@ async def _ask(approve: ApproveFn, plan: dict[str, Any]) -> Approval:
     return decision
 
 
-async def _remember(config: TeamConfig, task: str, result: RunResult) -> str | None:
-    """Store the finished task in long-term memory (its time is not part of the run's timings)."""
+async def _remember(config: TeamConfig, task: str, result: RunResult) -> None:
+    """Store the finished task in long-term memory (its time is not part of the run's timings).
+
+    A store held by an ingest drops the memory with a note; a memory that cannot work at all (its embedder
+    does not load) makes the run ``partial``: the answer stands, but the team did not do all it should.
+    """
     import asyncio
 
+    from tessera.errors import TesseraError
+    from tessera.memory._lock import StoreLockedError
     from tessera.memory.recall import remember_run
 
-    return await asyncio.to_thread(remember_run, config, task, result.answer, thread=result.thread_id or "")
+    try:
+        await asyncio.to_thread(remember_run, config, task, result.answer, thread=result.thread_id or "")
+    except StoreLockedError as exc:
+        result.notes.append(f"not remembered: {exc}")
+    except TesseraError as exc:
+        result.notes.append(f"long-term memory failed, not remembered: {exc}")
+        result.status = "partial"
 
 
 async def _last_result(events: AsyncIterator[Event]) -> RunResult:
@@ -343,9 +353,11 @@ def _result(
             status = "awaiting_approval"
         elif state.get("rejected") is not None:
             status = "rejected"
+        elif not state.get("answer"):
+            status = "failed"
         else:
-            status = "done" if state.get("answer") else "failed"
-    return RunResult(
+            status = "done"
+    result = RunResult(
         answer=state.get("answer", ""),
         plan=plan,
         subtasks=ordered,
@@ -358,3 +370,6 @@ def _result(
         notes=state.get("notes", []),
         trace=ctx.tracer.finish() if ctx else None,
     )
+    if result.status == "done" and result.failure_summary():
+        result.status = "partial"
+    return result

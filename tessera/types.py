@@ -159,10 +159,12 @@ class Approval(BaseModel):
         return cls(action="reject", reason=reason)
 
 
-RunStatus = Literal["done", "failed", "awaiting_approval", "rejected", "interrupted"]
-"""``done`` and ``failed`` are final; ``awaiting_approval`` waits for :meth:`Team.resume` with an
-:class:`Approval`; ``rejected`` means the user rejected the plan; ``interrupted`` is a run that stopped
-part way (a killed process) and can be resumed."""
+RunStatus = Literal["done", "partial", "failed", "awaiting_approval", "rejected", "interrupted"]
+"""``done``: every subtask finished and the answer is written. ``partial``: there is an answer, but some
+subtasks failed or were skipped (or the team's long-term memory could not be used); ``notes`` and the
+subtasks say what. ``failed``: no answer. These three are final; ``awaiting_approval`` waits for
+:meth:`Team.resume` with an :class:`Approval`; ``rejected`` means the user rejected the plan;
+``interrupted`` is a run that stopped part way (a killed process) and can be resumed."""
 
 
 class RunResult(BaseModel):
@@ -181,3 +183,25 @@ class RunResult(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @property
+    def unfinished(self) -> list[SubtaskResult]:
+        """The subtasks that did not finish: failed or skipped."""
+        return [sub for sub in self.subtasks if sub.status != "done"]
+
+    def failure_summary(self) -> str | None:
+        """``N of M subtasks failed: s2 (coder: why), ...``; None when every subtask finished."""
+        unfinished = self.unfinished
+        planned = len(self.plan.subtasks) if self.plan else len(self.subtasks)
+        missing = [s.id for s in self.plan.subtasks] if self.plan else []
+        missing = [i for i in missing if i not in {sub.id for sub in self.subtasks}]
+        if not unfinished and not missing:
+            return None
+        parts = [
+            f"{sub.id} ({sub.specialist}"
+            + (" skipped" if sub.status == "skipped" else "")
+            + (f": {sub.error}" if sub.error else "")
+            + ")"
+            for sub in unfinished
+        ] + [f"{i} (did not run)" for i in missing]
+        return f"{len(parts)} of {planned} subtasks failed: " + "; ".join(parts)

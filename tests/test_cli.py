@@ -332,3 +332,49 @@ def test_bench_latency_json_prints_its_report_every_time() -> None:
         assert out.stdout.strip(), f"run {attempt} of 5 printed nothing"
         report = json.loads(out.stdout)
         assert set(report["modes"]) == {"sequential", "dag", "streamed"} and report["ttft_warm_s"] > 0
+
+
+# -- a partly failed run says so (issue 19, finding 1) -------------------------------------------------
+
+
+def echo_team(tmp_path: Path) -> Path:
+    """A planner that plans $TESSERA_TEST_PLAN, and a specialist that fails instructions with 'FAIL'."""
+    return write_team(
+        tmp_path / "team.yaml",
+        {
+            "plan": {"backend": "function", "callable": "tests.fakes:env_planner"},
+            "echo": {"backend": "function", "callable": "tests.fakes:echo"},
+        },
+        specialists={"general": {"description": "d", "model": "echo"}},
+    )
+
+
+ONE_FAILS = json.dumps(
+    {
+        "subtasks": [
+            {"id": "s1", "specialist": "general", "instruction": "say hi"},
+            {"id": "s2", "specialist": "general", "instruction": "FAIL now"},
+        ]
+    }
+)
+
+
+def test_a_run_with_one_failed_subtask_is_partial_and_names_it(tmp_path: Path) -> None:
+    team = echo_team(tmp_path)
+    env = {"TESSERA_TEST_PLAN": ONE_FAILS}
+    out = run_cli("run", "-t", str(team), "--json", "two things", env=env)
+    assert out.returncode == 3, (out.stdout, out.stderr)
+    result = json.loads(out.stdout)
+    assert result["status"] == "partial" and result["answer"]
+    assert [(s["id"], s["status"]) for s in result["subtasks"]] == [("s1", "done"), ("s2", "failed")]
+    text = run_cli("run", "-t", str(team), "two things", env=env)
+    assert text.returncode == 3, text.stderr
+    assert "  partial: total" in text.stderr
+    assert "1 of 2 subtasks failed: s2 (general: RuntimeError: asked to fail)" in text.stderr
+
+
+def test_a_run_whose_subtasks_all_fail_is_failed(tmp_path: Path) -> None:
+    plan = {"subtasks": [{"id": "s1", "specialist": "general", "instruction": "FAIL"}]}
+    out = run_cli("run", "-t", str(echo_team(tmp_path)), "x", env={"TESSERA_TEST_PLAN": json.dumps(plan)})
+    assert out.returncode == 1, out.stderr
+    assert "  failed: total" in out.stderr and "1 of 1 subtasks failed: s1 (general:" in out.stderr

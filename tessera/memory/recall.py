@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tessera.errors import TesseraError
 from tessera.memory._lock import StoreLockedError, WriterLock
 from tessera.memory.knowledge import rrf
 from tessera.memory.lexical import LexicalIndex
@@ -240,14 +239,14 @@ def recall_context(config: TeamConfig, task: str) -> list[Memory]:
     return team_memory(config).recall(task, memory.recall_k)
 
 
-def remember_run(config: TeamConfig, task: str, answer: str, *, thread: str = "") -> str | None:
-    """Store a finished task's summary and stated facts; return a note when that was not possible."""
+def remember_run(config: TeamConfig, task: str, answer: str, *, thread: str = "") -> None:
+    """Store a finished task's summary and stated facts.
+
+    Raises :class:`~tessera.memory._lock.StoreLockedError` when an ingest holds the store for longer than
+    the memory waits, and the embedder's load errors when it cannot load.
+    """
     if not config.memory.long_term:
-        return None
+        return
     items = [("fact", fact) for fact in stated_facts(task)]
     items.append(("summary", summarize(task, answer)))
-    try:
-        team_memory(config).remember(items, thread=thread)
-    except TesseraError as exc:
-        return f"not remembered: {exc}"
-    return None
+    team_memory(config).remember(items, thread=thread)

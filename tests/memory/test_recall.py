@@ -27,6 +27,24 @@ def config(tmp_path: Path, name: str = "mem", **memory: Any) -> TeamConfig:
     return TeamConfig.from_dict(data)
 
 
+def demo_team_file(tmp_path: Path, **memory: Any) -> Path:
+    """A team file on the demo planner (for tests that run the CLI)."""
+    team_file = tmp_path / "team.yaml"
+    team_file.write_text(
+        json.dumps(
+            {
+                "name": "mem",
+                "state_dir": str(tmp_path / "state"),
+                "models": {"m": {"backend": "function", "callable": "tessera.models.demo:planner"}},
+                "planner": {"model": "m"},
+                "specialists": {"general": {"description": "does anything", "model": "m"}},
+                "memory": memory,
+            }
+        )
+    )
+    return team_file
+
+
 @pytest.fixture(autouse=True)
 def fresh_process_state() -> None:
     """Each test starts as a new process would: no open memories, nothing recorded."""
@@ -90,18 +108,7 @@ def test_long_term_off_stores_and_recalls_nothing(tmp_path: Path) -> None:
 
 def test_memory_cli_lists_forgets_and_clears(tmp_path: Path) -> None:
     Team(config(tmp_path)).run("Remember that backups run at 02:00. Check the disk usage.")
-    team_file = tmp_path / "team.yaml"
-    team_file.write_text(
-        json.dumps(
-            {
-                "name": "mem",
-                "state_dir": str(tmp_path / "state"),
-                "models": {"m": {"backend": "function", "callable": "tessera.models.demo:planner"}},
-                "planner": {"model": "m"},
-                "specialists": {"general": {"description": "does anything", "model": "m"}},
-            }
-        )
-    )
+    team_file = demo_team_file(tmp_path)
     listed = run_cli("memory", "list", "--team", str(team_file), "--json")
     assert listed.returncode == 0, listed.stderr
     items = json.loads(listed.stdout)
@@ -114,3 +121,14 @@ def test_memory_cli_lists_forgets_and_clears(tmp_path: Path) -> None:
     cleared = run_cli("memory", "clear", "--yes", "--team", str(team_file))
     assert cleared.returncode == 0 and f"forgot {len(items) - 1} memories" in cleared.stdout
     assert LongTermMemory.for_team(config(tmp_path)).all() == []
+
+
+def test_a_team_whose_embedder_cannot_load_does_not_report_plain_success(tmp_path: Path) -> None:
+    team_file = demo_team_file(tmp_path, embedder=str(tmp_path / "no-embedder"))
+    out = run_cli("run", "--team", str(team_file), "--json", "Say hello.", env={"HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 3, (out.stdout, out.stderr)
+    result = json.loads(out.stdout)
+    assert result["status"] == "partial"
+    assert any("no-embedder: no such embedder folder" in note for note in result["notes"])
+    text = run_cli("run", "--team", str(team_file), "Say hello.", env={"HF_HUB_OFFLINE": "1"})
+    assert text.returncode == 3 and "no such embedder folder" in text.stderr
