@@ -113,7 +113,13 @@ class ToolsConfig(_Section):
 class RuntimeConfig(_Section):
     """How the team uses this machine."""
 
-    max_concurrency: int = Field(4, ge=1, le=256, description="Subtasks in flight at once.")
+    max_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Subtasks in flight at once; None: no run-wide cap, each model's own limit applies "
+        "(a llama.cpp model generates one at a time, and local models share the cores).",
+    )
     memory_budget_mb: int | None = Field(
         None, ge=1, description="RAM for loaded models; default: 70% of physical memory."
     )

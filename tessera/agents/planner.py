@@ -133,10 +133,10 @@ class PlanOutcome:
 
 
 def general_specialist(specialists: Mapping[str, SpecialistConfig]) -> str:
-    """The fallback specialist: a ``general`` one with a model, else the first with a model."""
-    with_model = [name for name, spec in specialists.items() if spec.model is not None]
-    general = [name for name in with_model if specialists[name].kind == "general"]
-    return (general or with_model or list(specialists))[0]
+    """The fallback specialist: a ``general`` one, else the first that runs a model (pinned or routed)."""
+    models = [name for name, spec in specialists.items() if spec.kind != "tool"]  # pinned or routed
+    general = [name for name in models if specialists[name].kind == "general"]
+    return (general or models or list(specialists))[0]
 
 
 async def make_plan(
@@ -172,7 +172,7 @@ async def make_plan(
             pass
         else:
             assert isinstance(chosen, dict)
-            plan = Plan(subtasks=[Subtask(id="s1", specialist=str(chosen["specialist"]), instruction=task)])
+            plan = Plan(subtasks=[Subtask(id="s1", specialist=str(chosen["specialist"]), instruction=task[:800])])
             if on_subtask is not None:
                 on_subtask(plan.subtasks[0])
             return PlanOutcome(plan=plan, attempts=1, fast=True)

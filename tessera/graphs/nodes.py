@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["ANSWER_PROMPT", "JoinDecision", "RunContext", "TeamNodes", "default_output_dir", "run_context"]
 
 log = logging.getLogger(__name__)
+_UNCAPPED = 1 << 20
 
 ANSWER_PROMPT = (
     "You write the final answer to the user's task from the results of the subtasks below. Cover every "
@@ -69,12 +70,14 @@ class RunContext:
     """Per-run coordination that is not state: dependency signals, the concurrency limit, call spans.
 
     Args:
-        max_concurrency: subtasks running at once (the rest wait for a slot).
+        max_concurrency: subtasks running at once (the rest wait for a slot); None: no run-wide cap, so
+            only each model's own limit applies (a llama.cpp model runs one generation at a time, and
+            local models share the cores: :mod:`tessera.models._cores`).
         stream_tokens: stream model output as ``token`` / ``answer_token`` events.
         output_dir: where this run's tools write files.
     """
 
-    max_concurrency: int
+    max_concurrency: int | None
     stream_tokens: bool = False
     output_dir: Path | None = None
     """Where this run's tools write files (default: ``<state_dir>/outputs``)."""
@@ -102,7 +105,7 @@ class RunContext:
     @property
     def slots(self) -> asyncio.Semaphore:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_concurrency)
+            self._slots = asyncio.Semaphore(self.max_concurrency or _UNCAPPED)
         return self._slots
 
 
