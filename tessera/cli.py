@@ -99,9 +99,7 @@ def prompt(
     from tessera.models.prompt import run_prompt
 
     if text is None or text == "-":
-        if sys.stdin.isatty():
-            raise click.UsageError("give the prompt TEXT, or pipe it on stdin")
-        text = sys.stdin.read()
+        text = _read_stdin("the prompt TEXT", "tessera prompt -m MODEL")
     team = load_team_file(team_file)
     result = run_prompt(
         team,
@@ -130,7 +128,7 @@ def prompt(
 @json_option
 @click.argument("task")
 def run(team_file: Path, thread_id: str | None, yes: bool, as_json: bool, task: str) -> None:
-    """Plan TASK, run its subtasks on the team's specialists, and print the answer.
+    """Plan TASK (- reads it from stdin), run its subtasks on the team's specialists, and answer.
 
     The answer goes to stdout as it is written; a line per subtask goes to stderr as it finishes. With
     --json the RunResult is printed instead. A team with planner.approve asks before each plan runs (or,
@@ -141,6 +139,8 @@ def run(team_file: Path, thread_id: str | None, yes: bool, as_json: bool, task: 
     from tessera._cli_run import approver, finish, follow
     from tessera.team import Team
 
+    if task == "-":
+        task = _read_stdin("the task", "tessera run -").strip()
     team = Team(load_team_file(team_file))
     if team.config.planner.approve and thread_id is None:
         thread_id = uuid.uuid4().hex[:12]  # so that a paused run can be resumed from another process
@@ -341,6 +341,14 @@ bench.add_command(bench_tasks)
 cli.add_command(stats)
 cli.add_command(serve)
 cli.add_command(trace)
+
+
+def _read_stdin(what: str, command: str) -> str:
+    from tessera.errors import UserError
+
+    if sys.stdin.isatty():
+        raise UserError(f"give {what}, or pipe it on stdin: ... | {command}")
+    return sys.stdin.read()
 
 
 def _echo_token(token: str) -> None:

@@ -30,13 +30,22 @@ from tessera.graphs.build import checkpoint_serde, graph_builder, sqlite_checkpo
 from tessera.graphs.nodes import RunContext, default_output_dir
 from tessera.graphs.state import TeamState, fresh_state, next_history
 from tessera.models.pool import ModelPool
-from tessera.types import Approval, Plan, RunResult, RunStatus, SubtaskResult, Timings, union_length
+from tessera.types import (
+    MAX_TASK_CHARS,
+    Approval,
+    Plan,
+    RunResult,
+    RunStatus,
+    SubtaskResult,
+    Timings,
+    union_length,
+)
 
 if TYPE_CHECKING:
     from langgraph.graph import StateGraph
     from langgraph.graph.state import CompiledStateGraph
 
-__all__ = ["ApproveFn", "Team"]
+__all__ = ["ApproveFn", "Team", "check_task"]
 
 _MODES: list[StreamMode] = ["custom", "values"]
 
@@ -102,7 +111,10 @@ class Team:
     async def arun(
         self, task: str, thread_id: str | None = None, *, approve: ApproveFn | None = None
     ) -> RunResult:
-        """Plan ``task``, run its subtasks in parallel where the DAG allows, and answer."""
+        """Plan ``task``, run its subtasks in parallel where the DAG allows, and answer.
+
+        Raises :class:`~tessera.errors.UserError` for an empty or too long task (see :func:`check_task`).
+        """
         return await _last_result(self._events(fresh_state(task), thread_id, approve, stream_tokens=False))
 
     def run(self, task: str, thread_id: str | None = None, *, approve: ApproveFn | None = None) -> RunResult:
@@ -184,6 +196,8 @@ class Team:
         stream_tokens: bool,
         approval: Approval | None = None,
     ) -> AsyncIterator[Event]:
+        if start is not None:
+            check_task(self.config, start["task"])
         named = thread_id is not None
         thread = thread_id or uuid.uuid4().hex[:12]
         ctx = RunContext(
@@ -270,6 +284,31 @@ class Team:
             if problems:
                 raise UserError("edited plan cannot run: " + "; ".join(problems))
         return approval
+
+
+def check_task(config: TeamConfig, task: str) -> None:
+    """Refuse a task that is empty, or longer than a plan can carry or the planner can read.
+
+    Nothing is ever cut to fit: a task is taken whole, or refused with a :class:`UserError` that says why.
+    The planner's reach is estimated at 4 bytes a token against its model's ``n_ctx`` (a task past that
+    cannot fit with the planner's instructions; one that fits the estimate but not the model fails its
+    planning with a note, uncut).
+    """
+    if not task.strip():
+        raise UserError("task: empty; say what the team should do")
+    advice = "put long text in a file and give its path, or ingest it (tessera ingest) and ask about it"
+    if len(task) > MAX_TASK_CHARS:
+        raise UserError(
+            f"task: {len(task):,} characters, more than a task may have ({MAX_TASK_CHARS:,}): {advice}"
+        )
+    name = config.planner.model
+    n_ctx = getattr(config.models.get(name), "n_ctx", None)
+    tokens = len(task.encode("utf-8")) // 4
+    if isinstance(n_ctx, int) and tokens > n_ctx:
+        raise UserError(
+            f"task: about {tokens:,} tokens, more than planner model {name!r} can read"
+            f" (n_ctx {n_ctx:,}): {advice}"
+        )
 
 
 async def _ask(approve: ApproveFn, plan: dict[str, Any]) -> Approval:

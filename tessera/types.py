@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "MAX_TASK_CHARS",
     "Approval",
     "Plan",
     "RunResult",
@@ -23,13 +24,16 @@ __all__ = [
 
 _REF = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
+MAX_TASK_CHARS = 8000
+"""The longest task, and the longest subtask instruction: a one-subtask plan carries its whole task."""
+
 
 class Subtask(BaseModel):
     """One node of a plan: what to do, who does it, and what it waits for."""
 
     id: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_.-]+$")
     specialist: str = Field(min_length=1, max_length=48)
-    instruction: str = Field(min_length=1, max_length=800)
+    instruction: str = Field(min_length=1, max_length=MAX_TASK_CHARS)
     depends_on: list[str] = Field(default_factory=list, max_length=16)
 
 

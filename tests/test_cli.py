@@ -45,6 +45,18 @@ def test_version() -> None:
     assert out.returncode == 0 and __version__ in out.stdout
 
 
+def run_cli_stdin(text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``tessera ARGS`` with ``text`` on its stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "tessera.cli", *args],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
 def assert_one_line_error(out: object, *needles: str, seconds: float | None = None) -> None:
     assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)  # type: ignore[attr-defined]
     lines = out.stderr.strip().splitlines()  # type: ignore[attr-defined]
@@ -96,26 +108,7 @@ def test_prompt_json_on_a_function_model() -> None:
 
 
 def test_prompt_reads_stdin() -> None:
-    import subprocess
-
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tessera.cli",
-            "prompt",
-            "-t",
-            "configs/offline.yaml",
-            "-m",
-            "echo",
-            "-",
-        ],
-        input="from stdin",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    out = run_cli_stdin("from stdin", "prompt", "-t", "configs/offline.yaml", "-m", "echo", "-")
     assert out.returncode == 0 and "echo: from stdin" in out.stdout
 
 
@@ -337,12 +330,13 @@ def test_bench_latency_json_prints_its_report_every_time() -> None:
 # -- a partly failed run says so (issue 19, finding 1) -------------------------------------------------
 
 
-def echo_team(tmp_path: Path) -> Path:
-    """A planner that plans $TESSERA_TEST_PLAN, and a specialist that fails instructions with 'FAIL'."""
+def echo_team(tmp_path: Path, planner: str = "env_planner") -> Path:
+    """A function ``planner`` from tests.fakes (by default: it plans $TESSERA_TEST_PLAN), and a general
+    specialist that echoes its instruction and fails the ones that say 'FAIL'."""
     return write_team(
         tmp_path / "team.yaml",
         {
-            "plan": {"backend": "function", "callable": "tests.fakes:env_planner"},
+            "plan": {"backend": "function", "callable": f"tests.fakes:{planner}"},
             "echo": {"backend": "function", "callable": "tests.fakes:echo"},
         },
         specialists={"general": {"description": "d", "model": "echo"}},
@@ -378,3 +372,47 @@ def test_a_run_whose_subtasks_all_fail_is_failed(tmp_path: Path) -> None:
     out = run_cli("run", "-t", str(echo_team(tmp_path)), "x", env={"TESSERA_TEST_PLAN": json.dumps(plan)})
     assert out.returncode == 1, out.stderr
     assert "  failed: total" in out.stderr and "1 of 1 subtasks failed: s1 (general:" in out.stderr
+
+
+# -- input rules: no empty task, - reads stdin, nothing cut to fit (issue 19, finding 5) -----------------
+
+
+@pytest.mark.parametrize("task", ["", "  \n "])
+def test_an_empty_task_is_bad_usage(task: str) -> None:
+    out = run_cli("run", "-t", "configs/offline.yaml", "--json", task)
+    assert_one_line_error(out, "task: empty")
+    assert out.stdout == ""
+
+
+def fallback_team(tmp_path: Path) -> Path:
+    """A planner that always fails, so every task runs whole on the echoing general specialist."""
+    return echo_team(tmp_path, planner="broken")
+
+
+def test_run_dash_reads_the_task_from_stdin(tmp_path: Path) -> None:
+    out = run_cli_stdin("the task from stdin\n", "run", "-t", str(fallback_team(tmp_path)), "--json", "-")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["answer"] == "did: the task from stdin"
+
+
+def test_a_task_longer_than_a_plan_can_carry_is_refused_not_cut() -> None:
+    task = ("Summarize this. " * 6250).strip()  # 100 KB
+    out = run_cli_stdin(task + "\n", "run", "-t", "configs/offline.yaml", "-")
+    assert_one_line_error(out, f"task: {len(task):,} characters, more than a task may have", "tessera ingest")
+
+
+def test_a_task_larger_than_the_planners_context_is_refused(tmp_path: Path, tiny_gguf: Path) -> None:
+    team = write_team(
+        tmp_path / "team.yaml", {"m": {"backend": "llama_cpp", "path": str(tiny_gguf), "n_ctx": 512}}
+    )
+    out = run_cli("run", "-t", str(team), "Explain this. " * 300)
+    assert_one_line_error(out, "task: about 1,050 tokens, more than planner model 'm' can read (n_ctx 512)")
+
+
+def test_the_fallback_plan_carries_the_whole_task(tmp_path: Path) -> None:
+    task = "Count the words of this text: " + "lorem ipsum " * 400  # 4,830 characters
+    out = run_cli("run", "-t", str(fallback_team(tmp_path)), "--json", task)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["plan"]["subtasks"][0]["instruction"] == task
+    assert result["answer"] == "did: " + task

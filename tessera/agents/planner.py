@@ -201,7 +201,7 @@ async def make_plan(
             ]
         problems.extend(errors)
     fallback = Plan(
-        subtasks=[Subtask(id="s1", specialist=general_specialist(specialists), instruction=task[:800])]
+        subtasks=[Subtask(id="s1", specialist=general_specialist(specialists), instruction=task)]
     )
     return PlanOutcome(plan=fallback, attempts=2, problems=problems, fallback=True)
 
