@@ -28,6 +28,7 @@ def follow(events: Iterator[Event]) -> RunResult:
     from tessera.events import AnswerToken, Done, PlanReady, Replan, SubtaskFinished
 
     result = None
+    streamed = False
     for event in events:
         if isinstance(event, PlanReady):
             steps = ", ".join(f"{s.id}:{s.specialist}" for s in event.plan.subtasks)
@@ -37,10 +38,13 @@ def follow(events: Iterator[Event]) -> RunResult:
         elif isinstance(event, Replan):
             echo(f"  replan {event.replans}: {event.reason}", err=True)
         elif isinstance(event, AnswerToken):
+            streamed = streamed or bool(event.text)
             _echo_token(event.text)
         elif isinstance(event, Done):
             result = event.result
     assert result is not None
+    if result.answer and not streamed:  # a run read back from its checkpoint streams nothing
+        _echo_token(result.answer)
     if result.answer:
         echo("")
     return result
@@ -54,7 +58,7 @@ def _subtask_line(sub: SubtaskResult) -> str:
     return f"  {sub.id} {sub.specialist:<12} {sub.model or '-':<10} {sub.status:<8} {took}{extra}"
 
 
-EXIT_CODES = {"done": 0, "failed": 1, "rejected": 1, "interrupted": 1, "partial": 3}
+EXIT_CODES = {"done": 0, "failed": 1, "rejected": 1, "interrupted": 1, "partial": 3, "awaiting_approval": 4}
 """The exit code of ``tessera run`` and ``tessera resume`` for each run status (usage and config: 2)."""
 
 

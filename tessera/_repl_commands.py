@@ -164,7 +164,11 @@ def save(chat: Chat, argument: str) -> None:
     lines = [f"# tessera chat: team {chat.config.name}, thread {chat.thread}", ""]
     for turn in chat.transcript:
         lines += ["## You", "", turn.user, "", f"## {turn.by}", "", turn.answer, ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        path.write_text("\n".join(lines), encoding="utf-8")
+    except OSError as exc:
+        _say(chat, f"cannot save to {path}: {exc.strerror or type(exc).__name__}", "red")
+        return
     _say(chat, f"saved {len(chat.transcript)} turns to {path}")
 
 

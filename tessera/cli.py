@@ -1,8 +1,8 @@
 """The ``tessera`` command: a thin shell over the Python API.
 
-Exit codes: 0 success, 1 a failed run, 2 bad usage or config, 3 a partial run (some subtasks failed; see
-``_cli_run.EXIT_CODES``). Errors are one line on stderr, never a traceback (set ``TESSERA_DEBUG=1`` to see
-one). Heavy libraries are imported inside the commands, so
+Exit codes: 0 success, 1 a failed run, 2 bad usage or config, 3 a partial run (some subtasks failed), 4 a
+run paused for plan approval (see ``_cli_run.EXIT_CODES``). Errors are one line on stderr, never a
+traceback (set ``TESSERA_DEBUG=1`` to see one). Heavy libraries are imported inside the commands, so
 ``tessera --help`` starts in a few tens of milliseconds.
 """
 
@@ -206,7 +206,9 @@ def resume(
 
 @cli.command()
 @team_option
-@click.option("--thread", "thread_id", default=None, help="Conversation to continue (default: a new one).")
+@click.option(
+    "--thread", "thread_id", default=None, help="An earlier conversation to continue (default: a new one)."
+)
 def chat(team_file: Path, thread_id: str | None) -> None:
     """Talk to the team: each line is a task on one conversation thread. /help lists the commands."""
     from tessera.repl import chat as run_chat

@@ -115,7 +115,7 @@ class Chat:
 
     Args:
         config: the team.
-        thread: the conversation's thread id; a new one by default.
+        thread: the thread id of an earlier conversation to continue (it must exist); a new one by default.
         console: where everything is drawn.
         interactive: stdin is a terminal, so a plan can be put to the user.
     """
@@ -125,6 +125,11 @@ class Chat:
     ) -> None:
         self.config = config
         self.team = Team(config)
+        if thread is not None and self.team.get_run(thread) is None:
+            raise UserError(
+                f"no conversation with thread id {thread!r} in {self.team.checkpoint_path};"
+                " leave out --thread to start a new one"
+            )
         if config.runtime.preload:  # the first question should not wait for the planner's weights
             self.team.pool.preload([config.planner.model])
         self.thread = thread or new_thread_id()

@@ -140,7 +140,8 @@ class Team:
         """Continue the run on ``thread_id``: after a kill, or with the ``approval`` it waits for.
 
         Finished subtasks are not run again. A run that already ended returns its result unchanged.
-        Raises :class:`~tessera.errors.UserError` for an unknown thread or an edited plan that cannot run.
+        Raises :class:`~tessera.errors.UserError` for an unknown thread, an ``approval`` for a run that is
+        not paused for one, or an edited plan that cannot run.
         """
         return await _last_result(
             self._events(None, thread_id, approve, stream_tokens=False, approval=approval)
@@ -256,6 +257,11 @@ class Team:
         if not snapshot.values:
             where = "this process" if thread in self._memory_threads else str(self.checkpoint_path)
             raise UserError(f"no run with thread id {thread!r} in {where}")
+        if approval is not None and not snapshot.interrupts:
+            why = "has finished" if not snapshot.next else "stopped part way (resume it without a decision)"
+            raise UserError(
+                f"thread {thread!r} {why}: it has no plan waiting to be accepted, rejected or edited"
+            )
         if snapshot.interrupts:
             if approval is None and approve is not None:
                 approval = await _ask(approve, snapshot.interrupts[0].value["plan"])
@@ -267,6 +273,7 @@ class Team:
         if not snapshot.next:
             result = await _snapshot_result(graph, config, thread)
             assert result is not None
+            result.notes.append(f"thread {thread!r} had finished ({result.status}): nothing to resume")
             return result
         for task in snapshot.tasks:  # subtasks that finished before the kill wake their dependents
             if isinstance(task.result, dict):

@@ -253,10 +253,10 @@ def test_plan_approval_accept_edit_reject(team: Path, env: dict[str, str]) -> No
         screen.close()
 
 
-def test_piped_stdin_runs_each_line_plainly(team: Path, env: dict[str, str]) -> None:
-    lines = f"{TASK}\n/trace\n/nope\n"
-    proc = subprocess.run(
-        [sys.executable, "-m", "tessera.cli", "chat", "--team", str(team)],
+def piped_chat(team: Path, env: dict[str, str], lines: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``tessera chat`` with ``lines`` piped on stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "tessera.cli", "chat", "--team", str(team), *args],
         input=lines,
         capture_output=True,
         text=True,
@@ -264,6 +264,10 @@ def test_piped_stdin_runs_each_line_plainly(team: Path, env: dict[str, str]) -> 
         env=env,
         cwd=REPO,
     )
+
+
+def test_piped_stdin_runs_each_line_plainly(team: Path, env: dict[str, str]) -> None:
+    proc = piped_chat(team, env, f"{TASK}\n/trace\n/nope\n")
     assert proc.returncode == 0, proc.stderr
     assert "\x1b[" not in proc.stdout
     assert "did: Write a haiku about tea." in proc.stdout
@@ -271,20 +275,34 @@ def test_piped_stdin_runs_each_line_plainly(team: Path, env: dict[str, str]) -> 
     assert "unknown command /nope; /help lists them" in proc.stdout
 
 
+def test_save_to_a_folder_that_does_not_exist_says_so(
+    team: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    target = tmp_path / "nonexistent" / "dir" / "t.md"
+    proc = piped_chat(team, env, f"{TASK}\n/save {target}\n")
+    assert proc.returncode == 0, proc.stderr
+    assert f"cannot save to {target}: No such file or directory" in proc.stdout.replace("\n", ""), proc.stdout
+    assert "internal error" not in proc.stdout
+
+
 def test_thread_option_continues_a_conversation(team: Path, env: dict[str, str]) -> None:
-    for task in (TASK, "And again?"):
-        proc = subprocess.run(
-            [sys.executable, "-m", "tessera.cli", "chat", "--team", str(team), "--thread", "talk-1"],
-            input=task + "\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            cwd=REPO,
-        )
-        assert proc.returncode == 0 and "thread talk-1" in proc.stdout, proc.stdout + proc.stderr
-    first, second = planner_saw(env)
-    assert "Conversation so far:" not in first and f"User: {TASK}" in second
+    first = piped_chat(team, env, TASK + "\n")
+    found = re.search(r"thread (chat-\w+)", first.stdout)
+    assert first.returncode == 0 and found, first.stdout + first.stderr
+    again = piped_chat(team, env, "And again?\n", "--thread", found.group(1))
+    assert again.returncode == 0 and f"thread {found.group(1)}" in again.stdout, again.stdout + again.stderr
+    before, after = planner_saw(env)
+    assert "Conversation so far:" not in before and f"User: {TASK}" in after
+
+
+def test_thread_option_with_an_unknown_thread_is_bad_usage(team: Path, env: dict[str, str]) -> None:
+    proc = piped_chat(team, env, TASK + "\n", "--thread", "does-not-exist")
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    assert proc.stderr.strip() == (
+        f"no conversation with thread id 'does-not-exist' in {team.parent / 'state' / 'checkpoints.sqlite'};"
+        " leave out --thread to start a new one"
+    )
+    assert not Path(env["REPL_PLANNER_LOG"]).exists()  # nothing ran
 
 
 def test_chat_help_is_fast() -> None:

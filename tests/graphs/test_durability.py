@@ -90,6 +90,26 @@ def test_a_killed_run_resumes_without_rerunning_finished_subtasks(tmp_path: Path
     assert len(calls(env)) == 4
 
 
+def test_a_decision_for_a_run_that_is_not_paused_is_a_usage_error(tmp_path: Path) -> None:
+    team_file, env = counted_team(tmp_path, [sub("a", "first")])
+    assert run_cli("run", "--team", str(team_file), "--thread", "d1", "task", env=env).returncode == 0
+    for decision in (["--accept"], ["--reject", "no"]):
+        out = run_cli("resume", "--team", str(team_file), *decision, "d1", env=env)
+        assert out.returncode == 2 and out.stderr.strip() == (
+            "thread 'd1' has finished: it has no plan waiting to be accepted, rejected or edited"
+        )
+    assert calls(env) == ["first"]
+
+
+def test_resume_of_a_finished_run_shows_its_result_and_says_so(tmp_path: Path) -> None:
+    team_file, env = counted_team(tmp_path, [sub("a", "first")])
+    assert run_cli("run", "--team", str(team_file), "--thread", "f1", "task", env=env).returncode == 0
+    out = run_cli("resume", "--team", str(team_file), "f1", env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "did: first", out
+    assert "note: thread 'f1' had finished (done): nothing to resume" in out.stderr
+    assert calls(env) == ["first"]
+
+
 def test_resume_of_an_unknown_thread_is_a_usage_error(tmp_path: Path) -> None:
     team_file, env = counted_team(tmp_path, [sub("a")])
     out = run_cli("resume", "--team", str(team_file), "nope", env=env)
@@ -189,7 +209,7 @@ def test_cli_approval_by_resume_flags(tmp_path: Path) -> None:
     }
     team_file.write_text(__import__("yaml").safe_dump(data))
     out = run_cli("run", "--team", str(team_file), "--thread", "c1", "task", env=env)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 4, out.stderr  # paused: its own exit code
     assert "plan awaits approval: tessera resume c1 --accept | --reject REASON | --edit FILE" in out.stderr
     assert not Path(env["TESSERA_TEST_CALLS"]).exists()
 
