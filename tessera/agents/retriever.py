@@ -22,15 +22,17 @@ from tessera.memory.knowledge import Hit, KnowledgeBase
 __all__ = ["RETRIEVER_PROMPT", "Retriever", "format_sources", "knowledge_base"]
 
 RETRIEVER_PROMPT = (
-    "You answer questions from the numbered sources you are given, and from nothing else. Cite every claim "
-    "with its source number in square brackets, like [1] or [2][3]. If the sources do not contain the "
-    "answer, say that the knowledge base does not answer it. Be brief."
+    "You answer questions from the numbered sources you are given, and from nothing else. Answer in one or "
+    "two sentences that state the facts themselves (numbers, names, places) as the sources give them, and "
+    "cite each with its source number in square brackets, like [1] or [2][3]. If the sources do not "
+    "contain the answer, say that the knowledge base does not answer it."
 )
 NOTHING_FOUND = "The knowledge base has nothing relevant to this question, so I cannot answer it from there."
 
 _OPEN: dict[tuple[Path, str], KnowledgeBase] = {}
 _OPEN_LOCK = threading.Lock()
 _CITED = re.compile(r"\[(\d{1,2})\]")
+_WORDS = re.compile(r"\w{2,}")
 
 
 def knowledge_base(team: TeamConfig) -> KnowledgeBase:
@@ -72,6 +74,8 @@ class Retriever(Specialist):
             spec = spec.model_copy(update={"system_prompt": RETRIEVER_PROMPT})
         prompt = f"Sources:\n\n{format_sources(hits)}\n\nQuestion: {instruction}"
         run = await run_specialist(spec, ctx.model, prompt, on_token=ctx.on_token)
+        if run.error is None and not _WORDS.search(_CITED.sub("", run.output)):
+            run.error = f"the answer only cites sources and says nothing: {run.output.strip()[:60]!r}"
         if run.error is None:
             cited = {int(n) for n in _CITED.findall(run.output) if 1 <= int(n) <= len(hits)}
             listed = [s for s in sources if s["n"] in cited] or sources

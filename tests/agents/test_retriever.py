@@ -30,7 +30,9 @@ GUIDE = "\n".join(
 )
 
 
-def team_with_docs(tmp_path: Path, model: str | None = "answerer") -> tuple[Team, Path]:
+def team_with_docs(
+    tmp_path: Path, model: str | None = "answerer", answerer: str = "tests.memory.recording:answerer"
+) -> tuple[Team, Path]:
     docs = tmp_path / "docs"
     docs.mkdir()
     guide = docs / "guide.md"
@@ -45,7 +47,7 @@ def team_with_docs(tmp_path: Path, model: str | None = "answerer") -> tuple[Team
             "state_dir": str(tmp_path / "state"),
             "models": {
                 "planner": {"backend": "function", "callable": "tessera.models.demo:planner"},
-                "answerer": {"backend": "function", "callable": "tests.memory.recording:answerer"},
+                "answerer": {"backend": "function", "callable": answerer},
             },
             "planner": {"model": "planner"},
             "specialists": {"docs": specialist},
@@ -131,3 +133,15 @@ def test_an_escalated_retriever_reuses_the_sources_instead_of_searching_again(
     assert (sub.status, sub.tier, len(sub.escalations)) == ("done", "answerer", 1)
     assert "Tuesday 14:00 UTC" in sub.output
     assert searches == ["When is the deploy window?"]  # one search, shared by both tiers
+
+
+def cites_only(messages: list[dict[str, Any]], **_: Any) -> str:
+    return "[1]"
+
+
+def test_an_answer_that_only_cites_sources_fails(tmp_path: Path) -> None:
+    """A small model sometimes answers "[1]": that is not an answer, so the attempt fails (and escalates)."""
+    team, _ = team_with_docs(tmp_path, answerer="tests.agents.test_retriever:cites_only")
+    result = team.run("When is the deploy window?")
+    sub = result.subtasks[0]
+    assert sub.status == "failed" and "only cites sources" in (sub.error or ""), sub
