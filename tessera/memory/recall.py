@@ -124,16 +124,37 @@ class LongTermMemory:
         )
 
     def remember(self, texts: list[tuple[str, str]], *, thread: str = "") -> list[str]:
-        """Store ``(kind, text)`` items; return their ids (empty when the store stayed locked)."""
-        if not texts:
+        """Store ``(kind, text)`` items; return the ids of those stored.
+
+        Nothing empty or repeated is stored: an item with no word in it is dropped, a fact already known
+        is not stored again, and a summary of a task already summarized replaces the older one (the newest
+        answer is the one worth recalling).
+        """
+        items = list(
+            {_key(kind, text): (kind, text) for kind, text in texts if _has_words(kind, text)}.values()
+        )
+        if not items:
             return []
-        ids = [uuid.uuid4().hex[:12] for _ in texts]
-        now = time.time()
-        docs = [text for _, text in texts]
-        metas = [
-            {"kind": kind, "scope": self.scope, "created_at": now, "thread": thread} for kind, _ in texts
-        ]
         with self._writing():
+            known: dict[tuple[str, str], list[str]] = {}
+            for memory in self.all():
+                known.setdefault(_key(memory.kind, memory.text), []).append(memory.id)
+            stale = [
+                rid for kind, text in items if kind == "summary" for rid in known.get(_key(kind, text), [])
+            ]
+            items = [
+                (kind, text) for kind, text in items if kind == "summary" or _key(kind, text) not in known
+            ]
+            if stale:
+                self._collection.delete(ids=stale)
+            if not items:
+                return []
+            ids = [uuid.uuid4().hex[:12] for _ in items]
+            now = time.time()
+            metas = [
+                {"kind": kind, "scope": self.scope, "created_at": now, "thread": thread} for kind, _ in items
+            ]
+            docs = [text for _, text in items]
             self._collection.add(ids=ids, documents=docs, embeddings=[[1.0]] * len(docs), metadatas=metas)
         return ids
 
@@ -214,6 +235,20 @@ class _Held:
     def __exit__(self, *exc: object) -> None:
         if self.lock is not None:
             self.lock.release()
+
+
+def _subject(kind: str, text: str) -> str:
+    """What a memory is about: a summary's task, or the whole text of a fact."""
+    return text.split(" | Answer: ", 1)[0].removeprefix("Task:") if kind == "summary" else text
+
+
+def _key(kind: str, text: str) -> tuple[str, str]:
+    """Memories with the same key say the same thing (case, spacing and a final period aside)."""
+    return kind, " ".join(_subject(kind, text).split()).rstrip(".").casefold()
+
+
+def _has_words(kind: str, text: str) -> bool:
+    return any(ch.isalnum() for ch in _subject(kind, text))
 
 
 _TEAMS: dict[tuple[Path, str], LongTermMemory] = {}

@@ -132,3 +132,18 @@ def test_a_team_whose_embedder_cannot_load_does_not_report_plain_success(tmp_pat
     assert any("no-embedder: no such embedder folder" in note for note in result["notes"])
     text = run_cli("run", "--team", str(team_file), "Say hello.", env={"HF_HUB_OFFLINE": "1"})
     assert text.returncode == 3 and "no such embedder folder" in text.stderr
+
+
+def test_the_same_task_run_again_is_remembered_once_and_nothing_empty_is(tmp_path: Path) -> None:
+    team = Team(config(tmp_path))
+    for task in ("Remember that backups run at 02:00. Check the disk usage.",) * 3:
+        assert team.run(task).status == "done"
+    newest = " remember that backups run at 02:00.  Check the disk usage"  # case, spacing, final period aside
+    team.run(newest)
+    memory = LongTermMemory.for_team(config(tmp_path))
+    stored = memory.all()
+    assert [(m.kind, m.text) for m in stored if m.kind == "fact"] == [("fact", "Backups run at 02:00.")]
+    summaries = [m.text for m in stored if m.kind == "summary"]
+    assert len(summaries) == 1 and summaries[0].startswith(summarize(newest, "") + " | Answer: "), summaries
+    assert memory.remember([("summary", summarize("-", "")), ("summary", "Task: "), ("fact", " . ")]) == []
+    assert len(memory.all()) == 2
