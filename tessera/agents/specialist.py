@@ -48,7 +48,11 @@ async def run_specialist(
     messages: list[BaseMessage] = [HumanMessage(content=instruction)]
     if spec.system_prompt:
         messages.insert(0, SystemMessage(content=spec.system_prompt))
-    bound: Any = model.bind_tools(tools) if tools else model
+    try:
+        bound: Any = model.bind_tools(tools) if tools else model
+    except Exception as exc:  # noqa: BLE001 - no attempt can run; the subtask says why in one line
+        run.error = _cannot_bind(model, tools or [], exc)
+        return run
     for attempt in range(1, spec.max_attempts + 1):
         run.attempts = attempt
         try:
@@ -69,6 +73,16 @@ async def run_specialist(
         run.output, run.error = text, None
         return run
     return run
+
+
+def _cannot_bind(model: BaseChatModel, tools: list[BaseTool], exc: Exception) -> str:
+    """One line on why ``model`` cannot take ``tools`` (LangChain's default ``bind_tools`` says nothing)."""
+    name = getattr(model, "model_id", None) or type(model).__name__
+    names = ", ".join(t.name for t in tools)
+    if isinstance(exc, NotImplementedError):
+        why = str(exc) or f"{type(model).__name__} does not implement bind_tools"
+        return f"model {name!r} cannot call tools ({names}): {why}"
+    return f"model {name!r} cannot take the tools ({names}): {type(exc).__name__}: {exc}"
 
 
 async def _converse(

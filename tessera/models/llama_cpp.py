@@ -19,7 +19,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, PrivateAttr
 
 from tessera._progress import slow_notice
@@ -41,7 +42,16 @@ from tessera.errors import (
 from tessera.models import _download
 from tessera.models._gguf import GGUFInfo, read_gguf
 from tessera.models._llama_stream import GenerationCancelled, TokenTap, watched, without_stop_prefix
+from tessera.models._llama_tools import (
+    has_tool_turns,
+    read_tool_calls,
+    repeat_answered,
+    repeat_guard,
+    tool_call_chunks,
+    tool_request,
+)
 from tessera.models._schema import fit_schema, schema_to_grammar
+from tessera.models._tool_grammar import Tools, may_be_call
 from tessera.models.base import TesseraChatModel, json_schema_of, to_openai_messages
 from tessera.trace import carry, record_span
 
@@ -227,6 +237,17 @@ class LlamaCppChatModel(TesseraChatModel):
 
     # -- generation ---------------------------------------------------------------------------------
 
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Let the model call ``tools``: each reply is text or calls that fit the tools' schemas.
+
+        ``tool_choice`` is ``auto`` (default), ``none``, ``any``/``required`` or a tool's name. The
+        protocol, prompt and grammar are :mod:`tessera.models._llama_tools`'.
+        """
+        bound = Tools.pop({"tools": tools, "tool_choice": tool_choice})  # checks tool_choice now
+        return self.bind(tools=bound.tools if bound else [], tool_choice=tool_choice, **kwargs)
+
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {
             "temperature": self.temperature,
@@ -248,20 +269,48 @@ class LlamaCppChatModel(TesseraChatModel):
         *,
         tap: TokenTap | None = None,
         grammar: Any = None,
+        tools: Tools | None = None,
     ) -> AIMessage:
         """One chat completion on a held model; ``tap`` sees tokens as they come and can cancel."""
-        extra: dict[str, Any] = {}
-        if grammar is not None:
-            extra["grammar"] = grammar
+        chat = to_openai_messages(messages)
+        if tools is not None or has_tool_turns(chat):
+            return self._complete_tools(llm, chat, params, tap, tools, grammar)
+        return self._chat(llm, chat, params, tap, {} if grammar is None else {"grammar": grammar})
+
+    def _complete_tools(
+        self,
+        llm: Llama,
+        chat: list[dict[str, Any]],
+        params: dict[str, Any],
+        tap: TokenTap | None,
+        tools: Tools | None,
+        grammar: Any = None,
+    ) -> AIMessage:
+        """A completion with tools bound, or with tool turns in the history (see ``_llama_tools``)."""
+        request = tool_request(llm, chat, tools, params, tap)
+        grammar = self._grammar(request.grammar) if request.grammar else grammar
+        extra = request.extra if grammar is None else {**request.extra, "grammar": grammar}
+        message = self._chat(llm, request.messages, request.params, request.limit or tap, extra)
+        if tools is None:
+            return message
+        reply = read_tool_calls(message, self.model_id, tools, request.limit)
+        if (answer_only := repeat_guard(reply, chat, tools)) is not None:
+            return repeat_answered(reply, self._complete_tools(llm, chat, params, tap, answer_only))
+        return reply
+
+    def _chat(
+        self,
+        llm: Llama,
+        chat: list[dict[str, Any]],
+        params: dict[str, Any],
+        tap: TokenTap | None,
+        extra: dict[str, Any],
+    ) -> AIMessage:
         started = time.perf_counter()
         wall_start = time.time()
         try:
             with watched(llm, tap):
-                out = llm.create_chat_completion(
-                    messages=to_openai_messages(messages),  # type: ignore[arg-type]
-                    **params,
-                    **extra,
-                )
+                out = llm.create_chat_completion(messages=chat, **params, **extra)  # type: ignore[arg-type]
         except ValueError as exc:
             if "context window" in str(exc):
                 raise ContextLengthError(f"model {self.model_id!r}: {exc}") from None
@@ -291,10 +340,11 @@ class LlamaCppChatModel(TesseraChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         cancel = kwargs.pop("cancel", None)
+        tools = Tools.pop(kwargs)
         params = self._params(stop, kwargs)
         tap = TokenTap(cancel=cancel) if cancel is not None else None
         with self._session() as llm:
-            message = self._complete(llm, messages, params, tap=tap)
+            message = self._complete(llm, messages, params, tap=tap, tools=tools)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
@@ -325,6 +375,7 @@ class LlamaCppChatModel(TesseraChatModel):
         # across tokens; instead the plain completion runs in a worker and a token tap streams text
         # through an incremental UTF-8 decoder.
         cancel = kwargs.pop("cancel", None) or threading.Event()
+        tools = Tools.pop(kwargs)
         params = self._params(stop, kwargs)
         stops = list(params.get("stop") or [])
         pieces: queue.SimpleQueue[str | None] = queue.SimpleQueue()
@@ -334,7 +385,7 @@ class LlamaCppChatModel(TesseraChatModel):
 
             def work() -> None:
                 try:
-                    box["message"] = self._complete(llm, messages, params, tap=tap)
+                    box["message"] = self._complete(llm, messages, params, tap=tap, tools=tools)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
                     box["error"] = exc
                 finally:
@@ -347,6 +398,8 @@ class LlamaCppChatModel(TesseraChatModel):
                 while (piece := pieces.get()) is not None:
                     pending += piece
                     ready = without_stop_prefix(pending, stops)
+                    if tools is not None and not emitted and may_be_call(pending):
+                        ready = ""  # a reply that may turn out to be tool calls is not streamed as text
                     if ready:
                         emitted, pending = emitted + ready, pending[len(ready) :]
                         yield self._chunk(ready, run_manager)
@@ -363,6 +416,7 @@ class LlamaCppChatModel(TesseraChatModel):
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
+                tool_call_chunks=tool_call_chunks(message),
                 usage_metadata=message.usage_metadata,
                 response_metadata=message.response_metadata,
             )
@@ -455,13 +509,15 @@ class LlamaCppChatModel(TesseraChatModel):
         text = "\n".join(str(m.content) for m in messages)
         return len(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)) + 16 * len(messages)
 
-    def _grammar(self, schema: dict[str, Any]) -> Any:
-        key = json.dumps(schema, sort_keys=True)
+    def _grammar(self, schema: dict[str, Any] | str) -> Any:
+        """The compiled grammar for a JSON schema, or for GBNF text (cached)."""
+        key = schema if isinstance(schema, str) else json.dumps(schema, sort_keys=True)
         grammar = self._grammars.get(key)
         if grammar is None:
             from llama_cpp import LlamaGrammar
 
-            grammar = LlamaGrammar.from_string(schema_to_grammar(schema), verbose=False)
+            text = schema if isinstance(schema, str) else schema_to_grammar(schema)
+            grammar = LlamaGrammar.from_string(text, verbose=False)
             self._grammars[key] = grammar
         return grammar
 
