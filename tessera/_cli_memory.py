@@ -184,26 +184,28 @@ def memory_clear(team_file: Path, yes: bool) -> None:
 @click.option("--corpus", type=FILE, required=True, help="BEIR corpus.jsonl")
 @click.option("--queries", type=FILE, required=True, help="BEIR queries.jsonl")
 @click.option("--qrels", type=FILE, required=True, help="qrels .tsv (with or without a header)")
-@click.option("--mode", type=MODES, default="lexical", show_default=True)
+@click.option(
+    "--mode",
+    "modes",
+    type=MODES,
+    multiple=True,
+    help="Mode to measure; repeat for several (default: all three with --embedder, else lexical).",
+)
 @click.option("--embedder", default=None, help="Embedder for dense and hybrid (hub id or local path).")
 @json_option
 def bench_retrieval(
-    corpus: Path, queries: Path, qrels: Path, mode: str, embedder: str | None, as_json: bool
+    corpus: Path, queries: Path, qrels: Path, modes: tuple[str, ...], embedder: str | None, as_json: bool
 ) -> None:
-    """nDCG@10, recall@100, ingest time and query latency on BEIR data, against plain bm25s and Chroma."""
-    from tessera.bench.retrieval import run_retrieval_bench
+    """nDCG@10, recall@100, ingest time and query latency per mode on BEIR data, one ingest for all modes.
 
-    report = run_retrieval_bench(corpus, queries, qrels, mode=mode, embedder=embedder)  # type: ignore[arg-type]
+    Plain bm25s and plain Chroma on the same chunks are the baselines; with hybrid, a sweep of the fusion
+    settings follows.
+    """
+    from tessera.bench.retrieval import format_report, run_retrieval_bench
+
+    report = run_retrieval_bench(corpus, queries, qrels, modes=modes, embedder=embedder)  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{'system':<16} {'nDCG@10':>8} {'R@100':>7} {'ingest s':>9} {'p50 ms':>8} {'p95 ms':>8}")
-    rows = [(f"tessera ({mode})", report["tessera"]), *report["baselines"].items()]
-    for name, row in rows:
-        if row.get("skipped"):
-            click.echo(f"{name:<16} skipped: {row['skipped']}")
-            continue
-        click.echo(
-            f"{name:<16} {row['ndcg@10']:>8.4f} {row['recall@100']:>7.4f} {row['ingest_s']:>9.2f}"
-            f" {row['p50_ms']:>8.3f} {row['p95_ms']:>8.3f}"
-        )
+    for line in format_report(report):
+        click.echo(line)

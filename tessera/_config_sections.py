@@ -53,6 +53,13 @@ class MemoryConfig(_Section):
     min_similarity: float = Field(
         0.3, ge=-1, le=1, description="Dense hits below this cosine similarity count as not relevant."
     )
+    fusion: Literal["rrf", "convex"] = Field(
+        "rrf", description="How hybrid fuses: reciprocal ranks, or a convex combination of normalised scores."
+    )
+    dense_weight: float = Field(
+        0.5, ge=0, le=1, description="The dense list's share in hybrid fusion; 0.5 weighs both alike."
+    )
+    fusion_depth: int = Field(50, ge=1, le=1000, description="Candidates hybrid takes from each list.")
     long_term: bool = Field(True, description="Remember task summaries and stated facts across runs.")
     recall_k: int = Field(3, ge=0, le=20, description="Memories recalled into the planner's context.")
     scope: Literal["team", "user"] = Field("team", description="Whose memories: the team's, or per $USER.")

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from tessera.config import load_team
+from tessera.errors import UserError
 from tessera.memory.ingest import ingest
-from tessera.memory.knowledge import RRF_K, KnowledgeBase, rrf
+from tessera.memory.knowledge import RRF_K, KnowledgeBase, convex, fuse, rrf
 from tessera.memory.store import Record
 from tests.conftest import REPO, run_cli, write_team
+from tests.memory.conftest import env_restored
 
 DOCS = {
     "guide/install.md": "# Install\n\nRun pip install tessera to install the package.\n\n"
@@ -104,6 +106,96 @@ def test_hybrid_keeps_a_lexical_hit_the_dense_floor_drops(tmp_path: Path, st_emb
         hits = kb.search("Tuesdays", 5)
     assert [Path(h.source).name for h in hits] == ["notes.txt"]
     assert hits[0].lexical_rank == 1 and hits[0].dense_rank is None
+
+
+def test_weighted_rrf_scales_each_lists_reciprocal_ranks() -> None:
+    a, b, c = (Record(x, x, {}) for x in "abc")
+    fused = rrf([[a, b], [b, c]], k=3, weights=[0.5, 1.5])
+    scores = {r.id: score for r, score, _ in fused}
+    assert scores == pytest.approx(
+        {"a": 0.5 / (RRF_K + 1), "b": 0.5 / (RRF_K + 2) + 1.5 / (RRF_K + 1), "c": 1.5 / (RRF_K + 2)}
+    )
+    assert [r.id for r, _, _ in fused] == ["b", "c", "a"]  # the heavier list's second place beats a
+
+
+def test_convex_normalises_each_list_then_weighs_it() -> None:
+    a, b, c, d = (Record(x, x, {}) for x in "abcd")
+    # bm25 scores 12, 8, 2 map to 1, 0.6, 0; the lone dense hit maps to 1 whatever its similarity
+    fused = convex([[(a, 12.0), (b, 8.0), (c, 2.0)], [(b, 0.41)]], k=4, weights=[0.3, 0.7])
+    scores = {r.id: score for r, score, _ in fused}
+    assert scores == pytest.approx({"b": 0.3 * 0.6 + 0.7, "a": 0.3, "c": 0.0})
+    assert [r.id for r, _, _ in fused] == ["b", "a", "c"]
+    assert {r.id: ranks for r, _, ranks in fused} == {"b": [2, 1], "a": [1, None], "c": [3, None]}
+    assert convex([[(a, 0.5), (d, 0.5)], []], k=2, weights=[1.0, 1.0])[0][1] == 1.0  # all equal: all 1
+
+
+def test_fuse_weighs_the_dense_list_by_its_share() -> None:
+    a, b, c, d = (Record(x, x, {}) for x in "abcd")
+    lexical, dense = [(a, 9.0), (b, 3.0)], [(c, 0.8), (b, 0.6), (a, 0.2)]
+    plain = fuse(lexical, dense, 3)
+    assert [(h.record.id, h.score) for h in plain] == [
+        (r.id, pytest.approx(s)) for r, s, _ in rrf([[a, b], [c, b, a]], 3)
+    ]
+    assert [h.record.id for h in fuse(lexical, dense, 3, dense_weight=1.0)] == ["c", "b", "a"]
+    assert [h.record.id for h in fuse(lexical, dense, 3, dense_weight=0.0)][:2] == ["a", "b"]
+    apart = [(c, 0.9), (d, 0.5)]  # no chunk in both lists: the heavier list's first place wins
+    for fusion in ("rrf", "convex"):
+        assert fuse(lexical, apart, 1, fusion=fusion, dense_weight=0.2)[0].record.id == "a"
+        assert fuse(lexical, apart, 1, fusion=fusion, dense_weight=0.8)[0].record.id == "c"
+    # convex at 0.5: a = (1 + 0) / 2, c = (0 + 1) / 2 (a tie, broken by id), b = (0 + 0.4 / 0.6) / 2
+    hits = fuse(lexical, dense, 3, fusion="convex", dense_weight=0.5)
+    assert [(h.record.id, h.lexical_rank, h.dense_rank) for h in hits] == [
+        ("a", 1, 3),
+        ("c", None, 1),
+        ("b", 2, 2),
+    ]
+    assert [h.score for h in hits] == pytest.approx([0.5, 0.5, 1 / 3])
+
+
+def test_hybrid_search_fuses_the_configured_depth_with_the_configured_fusion(
+    tmp_path: Path, st_embedder
+) -> None:
+    kb = KnowledgeBase(
+        tmp_path / "memory",
+        mode="hybrid",
+        embedder=st_embedder,
+        min_similarity=-1,
+        fusion="convex",
+        dense_weight=0.7,
+        fusion_depth=2,
+        writer=True,
+    )
+    with kb:
+        ingest(kb, [make_docs(tmp_path / "docs")], progress=False)
+        query = "install the parser package"
+        hits = kb.search(query, 2)
+        lexical, dense = kb.candidates(query, 2)
+        deeper = kb.search(query, 4)  # k above the depth: each list gives k candidates
+        everything = kb.candidates(query, 50)
+    assert len(lexical) == len(dense) == 2
+    expected = fuse(lexical, dense, 2, fusion="convex", dense_weight=0.7)
+    assert [(h.record.id, h.score) for h in hits] == [(h.record.id, pytest.approx(h.score)) for h in expected]
+    assert all((h.lexical_rank or 0) <= 2 and (h.dense_rank or 0) <= 2 for h in hits)
+    assert [h.record.id for h in deeper] == [
+        h.record.id for h in fuse(everything[0][:4], everything[1][:4], 4, fusion="convex", dense_weight=0.7)
+    ]
+
+
+def test_for_team_takes_the_fusion_settings_and_rejects_bad_ones(tmp_path: Path, tiny_st_model: Path) -> None:
+    memory = {"embedder": str(tiny_st_model), "fusion": "convex", "dense_weight": 0.25, "fusion_depth": 7}
+    team = write_team(
+        tmp_path / "team.yaml",
+        {"demo": {"backend": "function", "callable": "tessera.models.demo:planner"}},
+        memory={**memory, "long_term": False},
+    )
+    with env_restored("HF_HUB_OFFLINE"), KnowledgeBase.for_team(load_team(team)) as kb:
+        assert (kb.mode, kb.fusion, kb.dense_weight, kb.fusion_depth) == ("hybrid", "convex", 0.25, 7)
+    with pytest.raises(UserError, match="dense_weight must be between 0 and 1, got 1.5"):
+        KnowledgeBase(tmp_path / "other", dense_weight=1.5)
+    with pytest.raises(UserError, match="fusion_depth must be at least 1, got 0"):
+        KnowledgeBase(tmp_path / "other", fusion_depth=0)
+    with pytest.raises(UserError, match="unknown fusion 'borda' \\(known: rrf, convex\\)"):
+        KnowledgeBase(tmp_path / "other", fusion="borda")  # type: ignore[arg-type]
 
 
 QUERIES = {
