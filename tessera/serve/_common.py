@@ -14,7 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera._output import write_line
 
 __all__ = [
     "ApiError",
@@ -23,8 +25,10 @@ __all__ = [
     "base_app",
     "chunk",
     "completion",
+    "content_text",
     "read_request",
     "sse_stream",
+    "tokens_usage",
 ]
 
 
@@ -46,15 +50,32 @@ class ServeOptions:
 
 
 class ApiError(Exception):
-    """An error answered as OpenAI's ``{"error": {...}}`` with an HTTP status."""
+    """An error answered as OpenAI's ``{"error": {...}}`` with an HTTP status.
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+    ``code`` is OpenAI's error code where it has one (``model_not_found``), else the status; ``param``
+    names the request field at fault.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        *,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
+        self.code = code
+        self.param = param
 
     def response(self, **extra: Any) -> JSONResponse:
-        body = {"error": {"message": str(self), "type": self.kind, "code": self.status}, **extra}
+        error: dict[str, Any] = {"message": str(self), "type": self.kind, "code": self.code or self.status}
+        if self.param is not None:
+            error["param"] = self.param
+        body = {"error": error, **extra}
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
         if self.status == 429:
             headers["Retry-After"] = "1"
@@ -83,6 +104,20 @@ class ChatRequest(BaseModel):
     def include_usage(self) -> bool:
         return bool((self.stream_options or {}).get("include_usage"))
 
+    def check_model(self, served: str) -> None:
+        """Refuse a request for another model than ``served``, as OpenAI does (404 ``model_not_found``)."""
+        if self.model and self.model != served:
+            raise ApiError(
+                404,
+                f"The model `{self.model}` does not exist: this server serves `{served}` (GET /v1/models)",
+                code="model_not_found",
+                param="model",
+            )
+
+    def words(self) -> int:
+        """Whitespace-separated words in the messages: the token count of models that count words."""
+        return sum(len(content_text(m.get("content")).split()) for m in self.messages)
+
     def langchain_messages(self) -> list[BaseMessage]:
         try:
             return convert_to_messages(self.messages)
@@ -109,10 +144,11 @@ class Load:
 
 
 class _Guard:
-    """ASGI middleware: the API key on every request, the concurrency limit on every POST.
+    """ASGI middleware: the API key on every request, the concurrency limit on every POST, and a log line
+    per request on stderr: ``tessera serve: POST /v1/chat/completions 200 0.412s``.
 
-    A plain ASGI class, not ``BaseHTTPMiddleware``: a streamed reply counts as in flight until its last
-    byte, not just until its headers.
+    A plain ASGI class, not ``BaseHTTPMiddleware``: a streamed reply counts as in flight (and is timed)
+    until its last byte, not just until its headers.
     """
 
     def __init__(self, app: ASGIApp, options: ServeOptions, load: Load) -> None:
@@ -125,6 +161,21 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started, status = time.perf_counter(), 500  # 500: the app failed before it answered
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, send_and_note)
+        finally:
+            took = time.perf_counter() - started
+            write_line(f"tessera serve: {scope['method']} {scope['path']} {status} {took:.3f}s", err=True)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.expected is not None:
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
@@ -188,15 +239,20 @@ def new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}"
 
 
-def usage_of(message: AIMessage | None) -> dict[str, int]:
+def usage_of(message: AIMessage | None, prompt_words: int = 0) -> dict[str, int]:
+    """OpenAI's ``usage`` from a reply's token counts.
+
+    A model that does not count its input (a Python function reports 0) is given ``prompt_words``, the
+    request's words, as function models count their output in words: never 0 prompt tokens for a prompt.
+    """
     meta = message.usage_metadata if message is not None else None
-    if not meta:
-        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    return {
-        "prompt_tokens": meta["input_tokens"],
-        "completion_tokens": meta["output_tokens"],
-        "total_tokens": meta["total_tokens"],
-    }
+    prompt = int(meta["input_tokens"]) if meta else 0
+    completion = int(meta["output_tokens"]) if meta else 0
+    return tokens_usage(prompt or prompt_words, completion)
+
+
+def tokens_usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def tool_calls_of(message: AIMessage) -> list[dict[str, Any]]:
@@ -211,9 +267,15 @@ def tool_calls_of(message: AIMessage) -> list[dict[str, Any]]:
 
 
 def completion(
-    cid: str, model: str, message: AIMessage, *, content: str | None = None, **extra: Any
+    cid: str,
+    model: str,
+    message: AIMessage,
+    *,
+    content: str | None = None,
+    usage: dict[str, int] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object for one reply."""
+    """A ``chat.completion`` object for one reply (``usage``: default, the message's own counts)."""
     text = content if content is not None else _text(message)
     reply: dict[str, Any] = {"role": "assistant", "content": text}
     finish = "stop"
@@ -228,7 +290,7 @@ def completion(
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": reply, "finish_reason": finish}],
-        "usage": usage_of(message),
+        "usage": usage if usage is not None else usage_of(message),
         **extra,
     }
 
@@ -269,6 +331,15 @@ def sse_stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
 
 def _error_event(message: str, kind: str, code: int) -> bytes:
     return f"data: {json.dumps({'error': {'message': message, 'type': kind, 'code': code}})}\n\n".encode()
+
+
+def content_text(content: Any) -> str:
+    """The text of an OpenAI message's ``content`` (a string, or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
 
 
 def _text(message: AIMessage) -> str:

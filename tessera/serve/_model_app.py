@@ -61,6 +61,7 @@ def create_model_app(pool: ModelPool, name: str, options: ServeOptions | None = 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> Any:
         body = await read_request(request, options.max_body_bytes)
+        body.check_model(name)
         messages = body.langchain_messages()
         kwargs = _sampling(model, body)
         runnable: Any = model.bind_tools(body.tools) if body.tools else model
@@ -69,7 +70,7 @@ def create_model_app(pool: ModelPool, name: str, options: ServeOptions | None = 
         if body.stream:
             return sse_stream(_stream(model, runnable, messages, schema, kwargs, body, cid, name))
         message = await _reply(model, runnable, messages, schema, kwargs)
-        return completion(cid, name, message)
+        return completion(cid, name, message, usage=usage_of(message, body.words()))
 
     return app
 
@@ -120,7 +121,7 @@ async def _stream(
     else:
         yield chunk(cid, name, {}, "stop")
     if body.include_usage:
-        yield chunk(cid, name, None, usage=usage_of(message))
+        yield chunk(cid, name, None, usage=usage_of(message, body.words()))
 
 
 def _sampling(model: BaseChatModel, body: ChatRequest) -> dict[str, Any]:

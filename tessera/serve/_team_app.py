@@ -3,8 +3,9 @@
 The last user message is the task (earlier turns go in front of it as the conversation so far); the
 team's answer is the completion, and its :class:`~tessera.types.RunResult` rides along in a ``tessera``
 field of the response (of the last chunk, when streaming). Streaming sends the answer's tokens as the
-team writes them. A run that does not finish is an error: 422 with the RunResult, or an error event in a
-stream.
+team writes them. A run with no answer is an error: 422 with the RunResult, or an error event in a
+stream; a ``partial`` run answers (its ``tessera.status`` says ``partial``). A request for another model
+than the team is 404, as OpenAI answers it.
 
 A team may use another served team as a model, so requests carry a hop count (``X-Tessera-Hops``): a
 request that has already passed ``max_hops`` team servers is refused with 508, which stops a team that
@@ -28,9 +29,11 @@ from tessera.serve._common import (
     base_app,
     chunk,
     completion,
+    content_text,
     new_id,
     read_request,
     sse_stream,
+    tokens_usage,
 )
 from tessera.team import Team
 from tessera.types import RunResult
@@ -71,6 +74,7 @@ def create_team_app(team: Team, options: ServeOptions | None = None) -> FastAPI:
     async def chat(request: Request) -> Any:
         hops = _hops(request, options.max_hops)
         body = await read_request(request, options.max_body_bytes)
+        body.check_model(name)
         if body.output_schema() is not None:
             raise ApiError(400, "response_format: a served team answers in text, not structured output")
         task = task_of(body)
@@ -85,10 +89,8 @@ def create_team_app(team: Team, options: ServeOptions | None = None) -> FastAPI:
         tessera = result.model_dump(mode="json")
         if result.status not in ("done", "partial"):  # a partial run answers; tessera.status says so
             raise _failed(result)
-        message = AIMessage(content=result.answer)
-        tokens = sum(s.tokens for s in result.subtasks)
-        message.usage_metadata = {"input_tokens": 0, "output_tokens": tokens, "total_tokens": tokens}
-        return completion(cid, name, message, tessera=tessera)
+        usage = run_usage(result, body.words())
+        return completion(cid, name, AIMessage(content=result.answer), usage=usage, tessera=tessera)
 
     @app.exception_handler(_RunFailed)
     async def run_failed(request: Request, exc: _RunFailed) -> Any:
@@ -97,9 +99,23 @@ def create_team_app(team: Team, options: ServeOptions | None = None) -> FastAPI:
     return app
 
 
+def run_usage(result: RunResult, request_words: int) -> dict[str, int]:
+    """The tokens the team's model calls read and wrote in the run (planning, subtasks, answer).
+
+    Where the models do not count what they read (function models), the request's words stand in for the
+    prompt tokens (function models count tokens as words).
+    """
+    spans = result.trace.spans if result.trace is not None else []
+    prompt = sum(int(s.attrs.get("prompt_tokens") or 0) for s in spans if s.kind == "prefill")
+    completion = sum(int(s.attrs.get("tokens") or 0) for s in spans if s.kind == "decode")
+    if not spans:
+        completion = sum(s.tokens for s in result.subtasks)
+    return tokens_usage(prompt or request_words, completion)
+
+
 def task_of(body: ChatRequest) -> str:
     """The task for the team: the last user message, after the earlier turns of the conversation."""
-    turns = [(m.get("role"), _content(m.get("content"))) for m in body.messages]
+    turns = [(m.get("role"), content_text(m.get("content"))) for m in body.messages]
     last = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=None)
     if last is None or not turns[last][1].strip():
         raise ApiError(400, "messages: no user message with text to take as the task")
@@ -154,14 +170,4 @@ async def _stream(
                 yield chunk(cid, name, {"content": result.answer})
             yield chunk(cid, name, {}, "stop", tessera=result.model_dump(mode="json"))
             if body.include_usage:
-                tokens = sum(s.tokens for s in result.subtasks)
-                usage = {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens}
-                yield chunk(cid, name, None, usage=usage)
-
-
-def _content(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
+                yield chunk(cid, name, None, usage=run_usage(result, body.words()))

@@ -62,7 +62,7 @@ def _dead_url() -> str:
 
 def _remote(url: str | list[str], **extra: Any) -> dict[str, Any]:
     where = {"endpoints": url} if isinstance(url, list) else {"base_url": url}
-    return {"backend": "openai", "model": "m", "timeout_s": 20, **where, **extra}
+    return {"backend": "openai", "model": "tag", "timeout_s": 20, **where, **extra}  # what _host_file serves
 
 
 @pytest.mark.slow

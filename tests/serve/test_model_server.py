@@ -172,3 +172,14 @@ def test_a_real_llama_cpp_model_served_answers_streams_and_keeps_to_a_schema(
 def _get(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)  # type: ignore[no-any-return]
+
+
+def test_a_request_for_another_model_is_404_and_usage_counts_the_prompt(host: Team) -> None:
+    with _serve(host, "tag") as server:
+        ask = {"messages": [{"role": "user", "content": "count these four words"}]}
+        status, body = _post(server.url, json.dumps({**ask, "model": "gpt-4"}).encode())
+        assert status == 404 and body["error"]["code"] == "model_not_found", body
+        status, body = _post(server.url, json.dumps({**ask, "model": "tag"}).encode())
+        assert status == 200, body
+        assert body["usage"]["prompt_tokens"] == 4  # a function model counts words; it reports no input
+        assert body["usage"]["completion_tokens"] > 0

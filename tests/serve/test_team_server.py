@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -105,3 +106,30 @@ def test_a_team_that_calls_itself_stops_at_the_hop_limit(tmp_path: Path, servers
     )
     assert status == 508
     assert body["error"]["message"].startswith("X-Tessera-Hops is 3: the request passed 3 team servers")
+
+
+@pytest.mark.slow
+def test_an_unknown_model_is_404_each_request_is_logged_and_usage_counts_the_prompt(
+    tmp_path: Path, servers: Servers
+) -> None:
+    served = servers.start("--team", str(_team_file(tmp_path)))
+    ask = {"messages": [{"role": "user", "content": TASK}]}
+    status, body = _post(served.url, {**ask, "model": "gpt-4"})
+    assert status == 404, body
+    assert body["error"]["code"] == "model_not_found" and body["error"]["param"] == "model"
+    assert "`gpt-4` does not exist" in body["error"]["message"] and "`poets`" in body["error"]["message"]
+
+    status, body = _post(served.url, {**ask, "model": "poets"})
+    assert status == 200 and body["tessera"]["status"] == "done"
+    usage = body["usage"]
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+    log = served.stderr.read_text().splitlines()
+    assert any(
+        re.fullmatch(r"tessera serve: POST /v1/chat/completions 404 \d+\.\d{3}s", line) for line in log
+    )
+    assert any(
+        re.fullmatch(r"tessera serve: POST /v1/chat/completions 200 \d+\.\d{3}s", line) for line in log
+    )
+    assert any(re.fullmatch(r"tessera serve: GET /health 200 \d+\.\d{3}s", line) for line in log), log
