@@ -33,8 +33,14 @@ def test_default_team_uses_the_real_coder_models() -> None:
     }
     assert set(sources) == {"coder", "small"}
     assert team.planner.model == "coder" and team.specialists["coder"].model == "coder"
-    assert sources["coder"] == ("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
-    assert sources["small"] == ("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+    assert sources["coder"] == (
+        "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    )
+    assert sources["small"] == (
+        "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    )
     assert team.memory.embedder == "sentence-transformers/all-MiniLM-L6-v2"
     # every one of them is catalogued, so a machine without the hub can still provide it
     from tessera.models import _pypi

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,7 +65,10 @@ def pool(default_team: TeamConfig) -> Iterator[ModelPool]:
     ("task", "expected"),
     [
         ("Compute the sum of the squares of the integers from 1 to 100.", {"coder"}),
-        ("What does our onboarding guide say about VPN access? Answer from the knowledge base.", {"researcher"}),
+        (
+            "What does our onboarding guide say about VPN access? Answer from the knowledge base.",
+            {"researcher"},
+        ),
         ("Read the text in the scanned page /data/invoice.png.", {"reader"}),
     ],
 )

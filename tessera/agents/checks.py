@@ -29,7 +29,7 @@ VERIFY_PROMPT = (
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"\w+")
 
 
 def _words(text: str) -> str:
@@ -45,10 +45,10 @@ def echo_problem(output: str, *, system_prompt: str | None, instruction: str) ->
     or the whole instruction repeated (at least six words); a short quote of the instruction ("Say hi" ->
     "hi") is an answer.
     """
-    said = _words(output)
-    if not said:
+    if not output.strip():
         return "empty answer"
-    count = said.count(" ") + 1
+    said = _words(output)
+    count = said.count(" ") + 1 if said else 0
     if system_prompt and count >= 4 and said in _words(system_prompt):
         return f"the answer only repeats the specialist's system prompt: {output.strip()[:80]!r}"
     if count >= 6 and said == _words(instruction):

@@ -172,7 +172,8 @@ async def make_plan(
             pass
         else:
             assert isinstance(chosen, dict)
-            plan = Plan(subtasks=[Subtask(id="s1", specialist=str(chosen["specialist"]), instruction=task[:800])])
+            chosen_name = str(chosen["specialist"])  # is_single_step: the task is short, never cut here
+            plan = Plan(subtasks=[Subtask(id="s1", specialist=chosen_name, instruction=task)])
             if on_subtask is not None:
                 on_subtask(plan.subtasks[0])
             return PlanOutcome(plan=plan, attempts=1, fast=True)
@@ -200,9 +201,7 @@ async def make_plan(
                 ),
             ]
         problems.extend(errors)
-    fallback = Plan(
-        subtasks=[Subtask(id="s1", specialist=general_specialist(specialists), instruction=task)]
-    )
+    fallback = Plan(subtasks=[Subtask(id="s1", specialist=general_specialist(specialists), instruction=task)])
     return PlanOutcome(plan=fallback, attempts=2, problems=problems, fallback=True)
 
 

@@ -127,11 +127,14 @@ def run_mode(mode: str, model_path: Path, prompt_tokens: int) -> dict[str, Any]:
             total = time.time() - started
         finally:
             team.close()
-    if result.status != "done":
+    # The generated model has random weights: an empty reply fails its subtask (and skips its dependents),
+    # which says nothing about latency. Only a run that produced no answer at all is an error.
+    if result.status not in ("done", "partial"):
         raise RuntimeError(f"bench latency: the {mode} run failed: {result.notes}")
     first = min(s.started for s in result.subtasks if s.started is not None)
     return {
         "total_s": round(total, 3),
+        "unfinished_subtasks": len(result.unfinished),
         "time_to_first_subtask_s": round(first - started, 3),
         "planning_s": round(result.timings.planning_s, 3),
         "overhead_s": round(result.timings.overhead_s, 3),

@@ -343,11 +343,12 @@ def _previous_results(state: TeamState) -> str:
     return "\n".join(lines)
 
 
-_SHORT_RESULT = 80
+_SHORT_RESULT = 40
+_VALUE_WORDS = 6
 
 
 def _unquoted_results(answer: str, done: list[SubtaskResult]) -> list[SubtaskResult]:
-    """Short one-line results holding a number or a path that the answer does not state.
+    """Value-like results (one short line with a number or a path) that the answer does not state.
 
     The answer model may drop a part of the task, or put its own memory in place of a computed value; a
     value it left out is appended, so the answer never loses what a subtask produced.
@@ -357,7 +358,7 @@ def _unquoted_results(answer: str, done: list[SubtaskResult]) -> list[SubtaskRes
         r
         for r in done
         if len(value := r.output.strip()) <= _SHORT_RESULT
-        and "\n" not in value
+        and len(value.split()) <= _VALUE_WORDS
         and any(c.isdigit() or c == "/" for c in value)
         and " ".join(value.lower().split()) not in said
     ]

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
@@ -40,6 +40,7 @@ from tessera.errors import (
     StructuredOutputError,
 )
 from tessera.models import _download
+from tessera.models._cores import CORES
 from tessera.models._gguf import GGUFInfo, read_gguf
 from tessera.models._llama_stream import GenerationCancelled, TokenTap, watched, without_stop_prefix
 from tessera.models._llama_tools import (
@@ -71,6 +72,7 @@ class LlamaCppChatModel(TesseraChatModel):
     """A local GGUF chat model. Loads lazily on first use (or :meth:`load`); :meth:`unload` frees it."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    constrained_decoding: ClassVar[bool] = True
 
     path: Path | None = None
     repo: str | None = None
@@ -222,7 +224,8 @@ class LlamaCppChatModel(TesseraChatModel):
 
     @contextmanager
     def _session(self) -> Iterator[Llama]:
-        """Hold the model for one generation: serialized, loaded, and marked as recently used."""
+        """Hold the model for one generation: serialized, loaded, marked as recently used, and given its
+        threads' share of the machine's cores (:mod:`tessera.models._cores`)."""
         with self._count_lock:
             self._queued += 1
         try:
@@ -230,7 +233,8 @@ class LlamaCppChatModel(TesseraChatModel):
                 llm = self.load()
                 if self._on_use is not None:
                     self._on_use(self)
-                yield llm
+                with CORES.hold(self.n_threads or physical_cores()):  # other local models wait their turn
+                    yield llm
         finally:
             with self._count_lock:
                 self._queued -= 1

@@ -21,11 +21,19 @@ SYSTEM = GENERAL_PROMPT
         ("", "Say hi", "empty answer"),
         ("  \n ", "Say hi", "empty answer"),
         ("No preamble, no description of what you did.", "Name a colour", "system prompt"),
-        ("Compute the 20th Fibonacci number with Python.", "Compute the 20th Fibonacci number with Python.", "instruction"),
+        (
+            "Compute the 20th Fibonacci number with Python.",
+            "Compute the 20th Fibonacci number with Python.",
+            "instruction",
+        ),
         ("6765", "Compute the 20th Fibonacci number with Python.", None),
         ("hi", "Say hi", None),
         ("Do exactly the task.", "Describe your job in four words.", "system prompt"),
-        ("The Fibonacci sequence is a series where each number is the sum of the two before it.", "Explain it.", None),
+        (
+            "The Fibonacci sequence is a series where each number is the sum of the two before it.",
+            "Explain it.",
+            None,
+        ),
     ],
 )
 def test_echo_problem(output: str, instruction: str, problem: str | None) -> None:
