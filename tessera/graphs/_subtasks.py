@@ -21,6 +21,7 @@ from tessera.agents.base import SpecialistContext
 from tessera.agents.checks import schema_problem, verify
 from tessera.agents.kinds import execute, specialist_class
 from tessera.agents.router import Router, SubtaskRecord, classify_difficulty
+from tessera.errors import UserError
 from tessera.events import SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs._tracing import traced_subtask
 from tessera.models.base import collect_endpoints
@@ -35,6 +36,18 @@ if TYPE_CHECKING:
 __all__ = ["EarlyStart", "Relay", "SubtaskRunner", "default_output_dir"]
 
 log = logging.getLogger(__name__)
+
+
+def failure_reason(error: str, specialist: str, model: str | None, *, raised: str | None = None) -> str:
+    """A failed subtask's reason as one line, never empty: an empty one names the specialist and model.
+
+    ``raised`` is the exception type when the failure was an exception (``error`` is then its message).
+    """
+    line = " | ".join(part.strip() for part in error.splitlines() if part.strip())
+    if line:
+        return f"{raised}: {line}" if raised else line
+    where = f"specialist {specialist!r}" + (f" on model {model!r}" if model else "")
+    return f"{raised} with no message in {where}" if raised else f"{where} failed and gave no reason"
 
 
 class SubtaskRunner:
@@ -52,8 +65,19 @@ class SubtaskRunner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a subtask's failure must never hang its dependents
+            spec = self.config.specialists.get(subtask.specialist)
+            model = spec.model if spec is not None else None
             result = SubtaskResult(
-                id=subtask.id, specialist=subtask.specialist, status="failed", error=str(exc)
+                id=subtask.id,
+                specialist=subtask.specialist,
+                model=model,
+                status="failed",
+                error=failure_reason(
+                    str(exc),
+                    subtask.specialist,
+                    model,
+                    raised=None if isinstance(exc, UserError) else type(exc).__name__,
+                ),
             )
         emit(SubtaskFinished(result=result))  # before its dependents can start
         ctx.publish(result)
@@ -190,7 +214,7 @@ class SubtaskRunner:
             attempts=run.attempts,
             started=started,
             ended=ended,
-            error=run.error,
+            error=None if run.error is None else failure_reason(run.error, subtask.specialist, model_name),
             tokens=tokens,
             busy_s=union_length(run.spans),
             artifacts=run.artifacts,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tessera.agents.base import SpecialistRun, specialist
 from tessera.agents.planner import validate_plan
 from tessera.types import Plan
 
@@ -148,3 +149,33 @@ def test_run_json_prints_a_run_result(tmp_path: Path) -> None:
         "ended",
         "error",
     } <= set(only)
+
+
+@specialist(name="terse")
+class Terse:
+    """A specialist that fails without a word: it raises a bare exception, or returns an empty error."""
+
+    manages_attempts = True
+
+    async def run(self, instruction: str) -> SpecialistRun:
+        if instruction == "raise":
+            raise RuntimeError()
+        if instruction == "lines":
+            return SpecialistRun(error="tests failed:\n\n  test_add: 1 != 2\n")
+        return SpecialistRun(error="")
+
+
+def test_a_failed_subtask_always_has_a_one_line_reason_naming_its_model() -> None:
+    task = plan_for(
+        "say nothing",
+        sub("a", "raise", who="terse"),
+        sub("b", "quiet", who="terse"),
+        sub("c", "lines", who="terse"),
+    )
+    result = team(terse={"description": "fails", "kind": "terse", "model": "worker"}).run(task)
+    by_id = {s.id: s for s in result.subtasks}
+    assert {s.status for s in result.subtasks} == {"failed"}
+    assert all(s.model == "worker" for s in result.subtasks)
+    assert by_id["a"].error == "RuntimeError with no message in specialist 'terse' on model 'worker'"
+    assert by_id["b"].error == "specialist 'terse' on model 'worker' failed and gave no reason"
+    assert by_id["c"].error == "tests failed: | test_add: 1 != 2"
