@@ -149,9 +149,9 @@ def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
     if reader and speaker:
         shots.append(
             (
-                "Read the text in the image /tmp/note.png and say it aloud.",
+                "Turn the words on the poster /tmp/poster.jpg into speech.",
                 _plan_json(
-                    (reader, "Read the text in /tmp/note.png.", []),
+                    (reader, "Read the text in /tmp/poster.jpg.", []),
                     (speaker, "Say this aloud: {{s1}}", ["s1"]),
                 ),
             )
