@@ -6,6 +6,7 @@ comes back to the model as text, like any other outcome; the tool never raises f
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -15,12 +16,12 @@ from pydantic import BaseModel, Field
 from tessera.tools.base import ToolEnv
 from tessera.tools.sandbox import arun_python, run_python
 
-__all__ = ["PythonArgs", "args_from_instruction", "make_tool"]
+__all__ = ["PythonArgs", "args_from_instruction", "make_tool", "show_last_value"]
 
 DESCRIPTION = (
     "Run Python code in a sandbox and return its exit code, stdout and stderr. "
     "The code runs as a fresh script (nothing is kept between calls) without network access; "
-    "print what you need to see."
+    "print what you need to see (a last line that is a bare expression is printed, as in a REPL)."
 )
 
 _FENCED = re.compile(r"```[ \t]*(?:python3?|py)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -32,15 +33,41 @@ class PythonArgs(BaseModel):
     code: str = Field(description="A complete Python program; its stdout and stderr are returned.")
 
 
+def show_last_value(code: str) -> str:
+    """``code`` with its last statement printed when it is a bare expression (``2**20``), as a REPL would.
+
+    Small models often end a program with the value they want instead of printing it, and get empty output
+    back. Only the last statement changes, so line numbers in tracebacks stay right; code that does not
+    parse, or ends with a call of ``print``, is returned as it is.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr) or last.end_lineno is None:
+        return code
+    value = last.value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "print":
+        return code
+    segment = ast.get_source_segment(code, last)
+    if segment is None:
+        return code
+    lines = code.splitlines()
+    head = lines[last.lineno - 1][: last.col_offset]
+    shown = f"{head}__value = ({segment})\nif __value is not None:\n    print(__value)"
+    return "\n".join([*lines[: last.lineno - 1], shown, *lines[last.end_lineno :]]) + "\n"
+
+
 def make_tool(env: ToolEnv) -> BaseTool:
     """The ``python`` tool, with the limits of ``tools.python``."""
     limits = env.config.tools.python
 
     def python(code: str) -> str:
-        return run_python(code, limits).summary()
+        return run_python(show_last_value(code), limits).summary()
 
     async def apython(code: str) -> str:
-        return (await arun_python(code, limits)).summary()
+        return (await arun_python(show_last_value(code), limits)).summary()
 
     return StructuredTool.from_function(
         func=python, coroutine=apython, name="python", description=DESCRIPTION, args_schema=PythonArgs
