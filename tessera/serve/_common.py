@@ -161,19 +161,27 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500  # 500: the app failed before it answered
+        started, status, logged = time.perf_counter(), 500, False  # 500: the app failed before it answered
 
-        async def send_and_note(message: Message) -> None:
+        def log() -> None:
+            nonlocal logged
+            if not logged:
+                logged = True
+                took = time.perf_counter() - started
+                write_line(f"tessera serve: {scope['method']} {scope['path']} {status} {took:.3f}s", err=True)
+
+        async def send_and_log(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                log()  # before the last byte goes out: a client that has its reply finds the line written
             await send(message)
 
         try:
-            await self._guarded(scope, receive, send_and_note)
+            await self._guarded(scope, receive, send_and_log)
         finally:
-            took = time.perf_counter() - started
-            write_line(f"tessera serve: {scope['method']} {scope['path']} {status} {took:.3f}s", err=True)
+            log()
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.expected is not None:
