@@ -261,16 +261,29 @@ import sys, threading
 from llama_cpp import Llama
 from tessera.cli import main
 
+stop = threading.Event()
+threads = [threading.Thread(target=lambda: None)]
+
 def churn():
-    while True:
+    while not stop.is_set():
         Llama(model_path=sys.argv[1], n_ctx=64, verbose=False).close()
 
 def start():
-    for _ in range(2):
-        threading.Thread(target=churn, daemon=True).start()
+    threads[:] = [threading.Thread(target=churn) for _ in range(2)]
+    for thread in threads:
+        thread.start()
 
-threading.Timer(0.5, start).start()  # once the command has started, as a model load would
-main(sys.argv[2:])
+timer = threading.Timer(0.5, start)  # once the command has started, as a model load would
+timer.start()
+try:
+    main(sys.argv[2:])
+finally:  # the loads stop before the interpreter does (a load cut by shutdown aborts the process)
+    stop.set()
+    timer.cancel()
+    timer.join()
+    for thread in threads:
+        if thread.ident is not None:
+            thread.join()
 """
 """``tessera ARGS`` while two threads load and free a llama.cpp model (``verbose=False``) in a loop."""
 
