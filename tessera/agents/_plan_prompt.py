@@ -128,6 +128,21 @@ def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
                 _plan_json((coder, "Compute 17 factorial with Python and print it.", [])),
             )
         )
+        shots.append(
+            (
+                "How many vowels are there in 'programming language'?",
+                _plan_json(
+                    (coder, "Count the vowels in 'programming language' with Python and print it.", [])
+                ),
+            )
+        )
+    if general:
+        shots.append(
+            (
+                "What is the capital of Peru?",
+                _plan_json((general, "What is the capital of Peru?", [])),
+            )
+        )
     if coder and general:
         shots.append(
             (
@@ -166,9 +181,20 @@ def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
                 ),
             )
         )
-    if not shots:
+    rules = []
+    if coder:
+        rules.append(
+            f"Anything with numbers, counting, math, dates or exact text processing goes to {coder}."
+        )
+    if researcher:
+        rules.append(f"Questions about our own documents (handbook, guides, policies) go to {researcher}.")
+    if reader:
+        rules.append(f"Reading the text of an image or scan goes to {reader}.")
+    if speaker:
+        rules.append(f"Saying something aloud goes to {speaker}.")
+    if not shots and not rules:
         return ""
-    lines = ["Examples:"]
+    lines = [*rules, "", "Examples:"] if rules else ["Examples:"]
     for task, plan in shots:
         lines += [f"Task: {task}", plan]
     return "\n".join(lines)
