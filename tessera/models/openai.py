@@ -138,13 +138,13 @@ class OpenAIChatModel(TesseraChatModel):
             raise MissingDependencyError(
                 "the openai backend needs langchain-openai: pip install langchain-openai"
             ) from None
-        import httpx
+        import openai  # its Timeout is of the HTTP library this openai release uses (httpx, or httpx2 in 3.x)
 
         return chat_openai(
             model=self.model,
             base_url=url,
             api_key=self.api_key or "not-needed",
-            timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_S)),
+            timeout=openai.Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_S)),
             max_retries=0 if len(self.urls) > 1 else self.max_retries,  # replicas fail over instead
             temperature=self.temperature,
             top_p=self.top_p,
