@@ -27,11 +27,20 @@ team_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
 
 
-def load_team_file(team_file: Path) -> TeamConfig:
-    """Load and validate a team file (errors become one line and exit 2 in ``main``)."""
+def load_team_file(team_file: Path, *, runnable: bool = False) -> TeamConfig:
+    """Load and validate a team file (errors become one line and exit 2 in ``main``).
+
+    With ``runnable``, also import what the team names and look for its model files, so that a command
+    about to run the team stops on a config mistake before any model runs.
+    """
     from tessera.config import load_team
 
-    return load_team(team_file)
+    config = load_team(team_file)
+    if runnable:
+        from tessera._config_check import check_loadable
+
+        check_loadable(config, str(team_file))
+    return config
 
 
 def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:

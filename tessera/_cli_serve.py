@@ -84,7 +84,7 @@ def serve(
     from tessera.serve import serve as run_server
     from tessera.team import Team
 
-    team = Team(load_team_file(team_file))
+    team = Team(load_team_file(team_file, runnable=True))
     try:
         if model_name is not None:
             team.pool.load(model_name)  # unknown names fail here; weights are loaded before the first request

@@ -51,15 +51,14 @@ def cli(debug: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
 def validate(files: tuple[Path, ...], as_json: bool) -> None:
-    """Check team files. Exit 0 if all are valid, else 2 with one line per problem."""
-    from tessera.config import load_team
+    """Check team files and import what they name. Exit 0 if all can run, else 2, one line per problem."""
     from tessera.errors import ConfigError
 
     problems: list[str] = []
     report = []
     for file in files:
         try:
-            team = load_team(file)
+            team = load_team_file(file, runnable=True)
         except ConfigError as exc:
             problems.extend(exc.problems)
             report.append({"file": str(file), "valid": False, "problems": exc.problems})
@@ -100,7 +99,7 @@ def prompt(
 
     if text is None or text == "-":
         text = _read_stdin("the prompt TEXT", "tessera prompt -m MODEL")
-    team = load_team_file(team_file)
+    team = load_team_file(team_file, runnable=True)
     result = run_prompt(
         team,
         model_name,
@@ -141,7 +140,7 @@ def run(team_file: Path, thread_id: str | None, yes: bool, as_json: bool, task: 
 
     if task == "-":
         task = _read_stdin("the task", "tessera run -").strip()
-    team = Team(load_team_file(team_file))
+    team = Team(load_team_file(team_file, runnable=True))
     if team.config.planner.approve and thread_id is None:
         thread_id = uuid.uuid4().hex[:12]  # so that a paused run can be resumed from another process
     approve = approver(yes, as_json)
@@ -195,7 +194,7 @@ def resume(
         approval = Approval.reject(reason)
     elif edited is not None:
         approval = Approval.edit(read_plan(edited))
-    team = Team(load_team_file(team_file))
+    team = Team(load_team_file(team_file, runnable=True))
     approve = approver(yes, as_json)
     if as_json:
         result = team.resume(thread_id, approval, approve=approve)
@@ -213,7 +212,7 @@ def chat(team_file: Path, thread_id: str | None) -> None:
     """Talk to the team: each line is a task on one conversation thread. /help lists the commands."""
     from tessera.repl import chat as run_chat
 
-    run_chat(load_team_file(team_file), thread_id)
+    run_chat(load_team_file(team_file, runnable=True), thread_id)
 
 
 @cli.group()

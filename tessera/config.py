@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
 import types
 import typing
 from pathlib import Path
@@ -246,7 +247,7 @@ class TeamConfig(_Section):
 
 
 def load_team(path: str | os.PathLike[str]) -> TeamConfig:
-    """Read, interpolate and validate one team YAML file."""
+    """Read, interpolate and validate one team YAML file; its folder goes on ``sys.path``."""
     file = Path(path)
     label = str(path)
     try:
@@ -266,7 +267,10 @@ def load_team(path: str | os.PathLike[str]) -> TeamConfig:
         raise ConfigError([f"{label}{where}: invalid YAML: {problem}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{label}: expected a mapping of sections (name, models, ...) at the top"])
-    return _validate(data, label, file.resolve().parent)
+    folder = file.resolve().parent
+    if str(folder) not in sys.path:  # so that `callable: mymodule:fn` next to the team file imports
+        sys.path.insert(0, str(folder))
+    return _validate(data, label, folder)
 
 
 def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:

@@ -429,3 +429,80 @@ def test_the_fallback_plan_carries_the_whole_task(tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert result["plan"]["subtasks"][0]["instruction"] == task
     assert result["answer"] == "did: " + task
+
+
+# -- validate checks everything run would load (issue 19, finding 2) -------------------------------------
+
+
+ECHO = {"backend": "function", "callable": "tessera.models.demo:echo"}
+
+
+@pytest.mark.parametrize(
+    ("models", "sections", "field", "problem"),
+    [
+        (
+            {"m": {"backend": "function", "callable": "tessera.models.demo:ehco"}},
+            {},
+            "models.m.callable",
+            "module 'tessera.models.demo' has no attribute 'ehco'",
+        ),
+        (
+            {"m": {"backend": "function", "callable": "nosuchmod_t19.fakes:fn"}},
+            {},
+            "models.m.callable",
+            "cannot import module 'nosuchmod_t19.fakes'",
+        ),
+        ({"m": ECHO}, {"imports": ["nosuchmod_t19"]}, "imports.0", "cannot import 'nosuchmod_t19'"),
+        (
+            {"m": ECHO},
+            {"specialists": {"g": {"description": "d", "model": "m", "tools": ["nosuchmod_t19:t"]}}},
+            "specialists.g.tools.0",
+            "cannot import module 'nosuchmod_t19'",
+        ),
+        (
+            {"m": ECHO},
+            {"specialists": {"g": {"description": "d", "model": "m", "kind": "nosuchmod_t19:K"}}},
+            "specialists.g.kind",
+            "cannot import 'nosuchmod_t19'",
+        ),
+        (
+            {"m": ECHO, "local": {"backend": "llama_cpp", "path": "gone.gguf"}},
+            {},
+            "models.local.path",
+            "gone.gguf: no such file",
+        ),
+    ],
+    ids=["callable-typo", "callable-module", "imports", "tool", "kind", "model-path"],
+)
+def test_validate_imports_what_the_team_names(
+    tmp_path: Path, models: dict[str, object], sections: dict[str, object], field: str, problem: str
+) -> None:
+    team = write_team(tmp_path / "team.yaml", models, **sections)
+    out = run_cli("validate", str(team))
+    assert_one_line_error(out, f"{team}: {field}: ", problem)
+    assert "ok" not in out.stdout
+
+
+def test_run_stops_on_a_config_error_with_exit_2_before_planning(tmp_path: Path) -> None:
+    team = write_team(
+        tmp_path / "team.yaml",
+        {
+            "plan": {"backend": "function", "callable": "tessera.models.demo:planner"},
+            "echo": {"backend": "function", "callable": "tessera.models.demo:ehco"},
+        },
+        specialists={"general": {"description": "d", "model": "echo"}},
+    )
+    out = run_cli("run", "-t", str(team), "--json", "say hi")
+    assert_one_line_error(out, f"{team}: models.echo.callable: ", "no attribute 'ehco'")
+    assert out.stdout == ""
+
+
+def test_a_callable_next_to_the_team_file_imports(tmp_path: Path) -> None:
+    (tmp_path / "t19_neighbour.py").write_text("def shout(messages, **kw):\n    return 'NEIGHBOUR'\n")
+    team = write_team(
+        tmp_path / "team.yaml", {"m": {"backend": "function", "callable": "t19_neighbour:shout"}}
+    )
+    assert run_cli("validate", str(team)).returncode == 0
+    out = run_cli("prompt", "-t", str(team), "-m", "m", "hi")
+    assert out.returncode == 0, out.stderr
+    assert "NEIGHBOUR" in out.stdout

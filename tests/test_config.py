@@ -178,3 +178,14 @@ def test_routing_tiers_and_min_tier_must_exist(tmp_path: Path) -> None:
 def test_json_schema_export_covers_sections() -> None:
     schema = TeamConfig.model_json_schema()
     assert {"models", "planner", "specialists", "routing", "memory"} <= set(schema["properties"])
+
+
+def test_the_team_files_folder_is_on_the_import_path(tmp_path: Path) -> None:
+    from tessera.models.function import FunctionModel
+
+    (tmp_path / "t19_cfg_neighbour.py").write_text("def fn(messages, **kw):\n    return 'from next door'\n")
+    team = load_team(
+        write_team(tmp_path / "team.yaml", {"m": {**FUNCTION, "callable": "t19_cfg_neighbour:fn"}})
+    )
+    model = FunctionModel.from_config("m", team.models["m"])  # type: ignore[arg-type]
+    assert model.invoke("hi").content == "from next door"

@@ -13,12 +13,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tessera.agents.base import REGISTRY, SpecialistContext, SpecialistRun, instantiate
-from tessera.errors import UserError
+from tessera.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
 
-__all__ = ["BUILTIN_KINDS", "check_specialists", "execute", "specialist_class"]
+__all__ = ["BUILTIN_KINDS", "check_specialists", "execute", "specialist_class", "specialist_problems"]
 
 BUILTIN_KINDS = {
     "general": "tessera.agents.general:General",
@@ -30,22 +30,40 @@ BUILTIN_KINDS = {
 
 def check_specialists(config: TeamConfig) -> None:
     """Import ``imports``, then check every custom kind and named tool; raise :class:`UserError` early."""
+    problems = specialist_problems(config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def specialist_problems(config: TeamConfig) -> list[str]:
+    """Import ``imports``, custom kinds and ``module:attr`` tools; one line per one that fails."""
+    from tessera.models.function import import_object
     from tessera.tools.base import BUILTIN_TOOLS
     from tessera.tools.base import REGISTRY as TOOLS
 
+    problems: list[str] = []
     for i, module in enumerate(config.imports):
         try:
             importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001 - reported as the config's problem
-            raise UserError(f"imports.{i}: cannot import {module!r}: {type(exc).__name__}: {exc}") from None
+            problems.append(f"imports.{i}: cannot import {module!r}: {type(exc).__name__}: {exc}")
     for name, spec in config.specialists.items():
-        if spec.kind not in BUILTIN_KINDS:
-            specialist_class(spec.kind, where=f"specialists.{name}.kind")
+        try:
+            if spec.kind not in BUILTIN_KINDS:
+                specialist_class(spec.kind, where=f"specialists.{name}.kind")
+        except UserError as exc:
+            problems.append(str(exc))
         for i, tool in enumerate([*spec.tools, *([spec.tool] if spec.tool else [])]):
-            if tool not in BUILTIN_TOOLS and tool not in TOOLS and ":" not in tool:
+            where = f"specialists.{name}.tool" if tool == spec.tool else f"specialists.{name}.tools.{i}"
+            if ":" in tool:
+                try:
+                    import_object(tool, where=where)
+                except UserError as exc:
+                    problems.append(str(exc))
+            elif tool not in BUILTIN_TOOLS and tool not in TOOLS:
                 known = ", ".join(sorted({*BUILTIN_TOOLS, *TOOLS}))
-                where = f"specialists.{name}.tool" if tool == spec.tool else f"specialists.{name}.tools.{i}"
-                raise UserError(f"{where}: unknown tool {tool!r} (known: {known}; or module:attr)")
+                problems.append(f"{where}: unknown tool {tool!r} (known: {known}; or module:attr)")
+    return problems
 
 
 def specialist_class(kind: str, *, where: str) -> type[Any]:
