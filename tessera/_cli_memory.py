@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from tessera._cli_common import json_option, load_team_file, team_option
+from tessera._words import plural
 
 __all__ = ["bench_retrieval", "ingest", "memory", "search"]
 
@@ -91,7 +92,8 @@ def search(
     where = _where(where_json)
     config = load_team_file(team_file)
     with KnowledgeBase.for_team(config, collection=collection) as kb:
-        hits = kb.search(query, k, where, mode=mode)  # type: ignore[arg-type]
+        empty = kb.store.count() == 0
+        hits = [] if empty else kb.search(query, k, where, mode=mode)  # type: ignore[arg-type]
     if as_json:
         rows = [
             {
@@ -107,7 +109,10 @@ def search(
         ]
         click.echo(json.dumps(rows, indent=2))
         return
-    if not hits:
+    if empty:
+        hint = f"tessera ingest PATH --team {team_file}"
+        click.echo(f"the knowledge base is empty; add documents first: {hint}", err=True)
+    elif not hits:
         click.echo("no relevant chunks", err=True)
         return
     for n, hit in enumerate(hits, start=1):
@@ -177,7 +182,7 @@ def memory_clear(team_file: Path, yes: bool) -> None:
     if not yes:
         click.confirm(f"forget everything team '{config.name}' remembers?", abort=True)
     count = LongTermMemory.for_team(config).clear()
-    click.echo(f"forgot {count} memories")
+    click.echo(f"forgot {plural(count, 'memory', 'memories')}")
 
 
 @click.command("retrieval")

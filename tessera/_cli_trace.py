@@ -21,7 +21,7 @@ __all__ = ["trace"]
 )
 @json_option
 def trace(run_file: Path, png: Path | None, width: int, as_json: bool) -> None:
-    """Show the timeline of a run saved with ``tessera run --json > RUN.json``.
+    """Show the timeline of a run saved with `tessera run --json > RUN.json`.
 
     One row per model or endpoint, phases by letter (or colour, with --png), the critical path marked.
     """

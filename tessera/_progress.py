@@ -16,6 +16,11 @@ def quiet() -> bool:
     return os.environ.get("TESSERA_QUIET", "") not in ("", "0")
 
 
+def show_progress() -> bool:
+    """Draw progress bars only on a terminal (stderr a tty) and when not quiet: logs and pipes stay clean."""
+    return not quiet() and sys.stderr.isatty()
+
+
 @contextmanager
 def slow_notice(label: str, *, after_s: float = 1.0) -> Iterator[None]:
     """Show a ticking progress line on stderr if the block takes longer than ``after_s`` seconds.
@@ -23,7 +28,7 @@ def slow_notice(label: str, *, after_s: float = 1.0) -> Iterator[None]:
     llama.cpp loads a model in one blocking call with no progress hook, so the bar shows elapsed time,
     not a percentage; a fast load prints nothing at all.
     """
-    if quiet():
+    if not show_progress():
         yield
         return
     done = threading.Event()
@@ -56,7 +61,7 @@ class _NoBar:
 @contextmanager
 def progress_bar(total: int, label: str) -> Iterator[Any]:
     """A byte-counting tqdm bar on stderr when stderr is a terminal; silent otherwise (logs stay clean)."""
-    if quiet() or not sys.stderr.isatty():
+    if not show_progress():
         yield _NoBar()
         return
     from tqdm import tqdm

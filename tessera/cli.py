@@ -26,6 +26,7 @@ from tessera._cli_routing import bench_routing, stats
 from tessera._cli_serve import serve
 from tessera._cli_trace import trace
 from tessera._version import __version__
+from tessera._words import plural
 from tessera.bench._humaneval_cli import check_modes, echo_generation, mode_options, run_team_modes
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
             problems.extend(exc.problems)
             report.append({"file": str(file), "valid": False, "problems": exc.problems})
         else:
-            summary = f"{len(team.models)} models, {len(team.specialists)} specialists"
+            summary = f"{plural(len(team.models), 'model')}, {plural(len(team.specialists), 'specialist')}"
             report.append({"file": str(file), "valid": True, "problems": []})
             if not as_json:
                 echo(f"{file}: ok ({summary})")
@@ -231,9 +232,10 @@ def models_list(team_file: Path, as_json: bool) -> None:
     if as_json:
         echo(json.dumps(rows, indent=2))
         return
+    echo(f"{'NAME':<16} {'BACKEND':<10} {'SIZE':>10}  {'FILE':<15} SOURCE")
     for row in rows:
         size = f"{row['size_mb']:,.0f} MB" if row["size_mb"] is not None else "-"
-        state = "present" if row["present"] else "not downloaded"
+        state = {True: "present", False: "not downloaded", None: "-"}[row["present"]]  # None: no file
         echo(f"{row['name']:<16} {row['backend']:<10} {size:>10}  {state:<15} {row['source']}")
 
 

@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, run_cli, write_team
+from .conftest import REPO, STORIES, run_cli, write_team
 
 HEAVY = ("torch", "chromadb", "llama_cpp", "sentence_transformers", "langchain_core", "langgraph")
 
@@ -66,10 +67,13 @@ def assert_one_line_error(out: object, *needles: str, seconds: float | None = No
         assert needle in lines[0], lines[0]
 
 
-def test_validate_ok_for_shipped_configs() -> None:
-    out = run_cli("validate", *sorted(str(p) for p in (REPO / "configs").glob("*.yaml")))
+def test_validate_ok_for_shipped_configs(request: pytest.FixtureRequest) -> None:
+    # validate looks for local model files: stories.yaml's is in ../shared, or a stand-in
+    env = {} if STORIES.is_file() else {"TESSERA_STORIES_GGUF": str(request.getfixturevalue("tiny_gguf"))}
+    out = run_cli("validate", *sorted(str(p) for p in (REPO / "configs").glob("*.yaml")), env=env)
     assert out.returncode == 0, out.stderr
     assert "configs/default.yaml: ok" in out.stdout
+    assert "configs/stories.yaml: ok (1 model, 1 specialist)" in out.stdout  # not "1 models"
 
 
 def test_validate_reports_each_problem_on_one_line(tmp_path: Path) -> None:
@@ -243,6 +247,42 @@ def test_models_list(tmp_path: Path, tiny_gguf: Path) -> None:
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert set(rows) == {"coder", "small"}
     assert rows["small"]["present"] is False and "Qwen2.5-Coder-0.5B-Instruct-GGUF" in rows["small"]["source"]
+
+
+def test_models_list_has_a_header_and_function_models_have_nothing_to_download() -> None:
+    out = run_cli("models", "list", "--team", "configs/offline.yaml")
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    assert header.split() == ["NAME", "BACKEND", "SIZE", "FILE", "SOURCE"]
+    assert [r.split() for r in rows] == [
+        ["planner", "function", "-", "-", "tessera.models.demo:planner"],
+        ["echo", "function", "-", "-", "tessera.models.demo:echo"],
+    ]
+    assert "not downloaded" not in out.stdout
+
+
+def test_help_text_shows_no_rst_markup() -> None:
+    import click
+
+    from tessera.cli import cli
+
+    def helps(command: click.Command, path: str) -> Iterator[tuple[str, str]]:
+        yield path, command.get_help(click.Context(command, info_name=path))
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from helps(sub, f"{path} {name}")
+
+    marked = [
+        (path, line) for path, text in helps(cli, "tessera") for line in text.splitlines() if "``" in line
+    ]
+    assert marked == []
+
+
+def test_a_second_run_recalls_one_memory_in_the_singular(tmp_path: Path) -> None:
+    env = {"TESSERA_STATE_DIR": str(tmp_path)}
+    assert run_cli("run", "-t", "configs/offline.yaml", "--json", "Greet the cat", env=env).returncode == 0
+    out = run_cli("run", "-t", "configs/offline.yaml", "--json", "Greet the cat again", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "recalled 1 memory" in json.loads(out.stdout)["notes"]
 
 
 # -- output survives llama.cpp's redirect of fds 1 and 2 while it loads a model (issue 19, finding 13) ----

@@ -189,3 +189,11 @@ def test_the_team_files_folder_is_on_the_import_path(tmp_path: Path) -> None:
     )
     model = FunctionModel.from_config("m", team.models["m"])  # type: ignore[arg-type]
     assert model.invoke("hi").content == "from next door"
+
+
+@pytest.mark.parametrize("name", ["offline.yaml", "stories.yaml"])
+def test_the_no_download_configs_keep_state_in_tessera_state_dir(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESSERA_STATE_DIR", str(tmp_path))
+    assert load_team(REPO / "configs" / name).resolved_state_dir == tmp_path

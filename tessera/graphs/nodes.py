@@ -175,7 +175,7 @@ class TeamNodes(SubtaskRunner):
         ctx.spans.append((started, ended))
         notes = [f"plan rejected: {p}" for p in outcome.problems]
         if memories:
-            notes.append(f"recalled {len(memories)} memories")
+            notes.append(f"recalled {len(memories)} {'memory' if len(memories) == 1 else 'memories'}")
         if outcome.fallback:
             notes.append("planner failed twice; fell back to a single subtask")
         if outcome.fast:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tessera._words import plural
 from tessera.memory.chunking import chunk
 from tessera.memory.knowledge import KnowledgeBase, display_source
 from tessera.memory.loaders import DEFAULT_IGNORE, BadFile, discover, load
@@ -43,8 +44,8 @@ class IngestReport:
     def summary(self) -> str:
         """One line for the end of ``tessera ingest``."""
         parts = [
-            f"{self.files} files",
-            f"{self.ingested} ingested ({self.chunks} chunks)",
+            plural(self.files, "file"),
+            f"{self.ingested} ingested ({plural(self.chunks, 'chunk')})",
             f"{self.skipped} unchanged",
         ]
         if self.pruned:
@@ -161,7 +162,9 @@ class _NoBar:
 
 
 def _bar(total: int, show: bool) -> _NoBar:
-    if not show:
+    from tessera._progress import show_progress
+
+    if not (show and show_progress()):
         return _NoBar()
     from tqdm import tqdm
 

@@ -106,6 +106,12 @@ def _from_hub(repo: str, file: str, revision: str | None) -> Path:
     repo_dir = root / ("models--" + repo.replace("/", "--"))
     existed = repo_dir.exists()
     before = _partial_files(repo_dir)
+    from tessera._progress import show_progress
+
+    if not show_progress():  # the hub's tqdm bars only on a terminal
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
     try:
         path = hub.hf_hub_download(repo, file, revision=revision, cache_dir=cache_dir())
     except errors.RepositoryNotFoundError:

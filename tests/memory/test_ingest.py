@@ -275,8 +275,39 @@ def test_cli_ingest_prints_a_json_summary_and_no_progress_bar_when_quiet(tree: P
     (tree / "docs/notes.txt").write_text("Notes\n=====\n\nThe quokka moved.\n")
     shown = run_cli("ingest", str(tree), "--team", str(team), env=noisy)
     assert shown.returncode == 0
-    assert "ingest:" in shown.stderr and "file" in shown.stderr  # the tqdm bar
-    assert shown.stdout.startswith("7 files, 1 ingested (1 chunks), 6 unchanged in ")
+    assert shown.stderr == ""  # stderr is a pipe, not a terminal: no tqdm bar
+    assert shown.stdout.startswith("7 files, 1 ingested (1 chunk), 6 unchanged in ")
+
+
+def test_cli_ingest_draws_its_bar_only_on_a_terminal(tree: Path, tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    team = write_team(tmp_path / "team.yaml", DEMO)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # tqdm draws nothing in 0 cols
+    with subprocess.Popen(
+        [sys.executable, "-m", "tessera.cli", "ingest", str(tree), "--team", str(team)],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "TESSERA_QUIET": "0"},
+        cwd=REPO,
+    ) as proc:
+        os.close(slave)
+        terminal = b""
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            terminal += data
+        assert proc.wait(timeout=60) == 0
+    os.close(master)
+    assert b"ingest:" in terminal and b"file" in terminal  # the tqdm bar
 
 
 def test_cli_ingest_of_only_bad_files_fails_naming_each(tmp_path: Path) -> None:
@@ -286,7 +317,7 @@ def test_cli_ingest_of_only_bad_files_fails_naming_each(tmp_path: Path) -> None:
     out = run_cli("ingest", str(blob), "--team", str(team), "-q")
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [f"skipped {source(blob)}: binary file"]
-    assert out.stdout.startswith("1 files, 0 ingested (0 chunks), 0 unchanged, 1 failed in ")
+    assert out.stdout.startswith("1 file, 0 ingested (0 chunks), 0 unchanged, 1 failed in ")
 
 
 @pytest.fixture
@@ -344,6 +375,16 @@ def test_cli_search_where_filters_on_metadata(searchable: Path) -> None:
     assert code and {Path(row["source"]).name for row in code} == {"app.py"}
     nothing = run_cli("search", "configuration", "--team", str(searchable), "--where", '{"kind": "pdf"}')
     assert nothing.returncode == 0 and nothing.stdout == "" and "no relevant chunks" in nothing.stderr
+
+
+def test_cli_search_on_an_empty_knowledge_base_says_to_ingest(tmp_path: Path) -> None:
+    team = write_team(tmp_path / "team.yaml", DEMO)
+    out = run_cli("search", "configuration", "--team", str(team))
+    assert out.returncode == 0 and out.stdout == ""
+    assert (
+        out.stderr.strip()
+        == f"the knowledge base is empty; add documents first: tessera ingest PATH --team {team}"
+    )
 
 
 @pytest.mark.parametrize("where", ["{bad json", "[1, 2]"])

@@ -150,7 +150,7 @@ def test_a_writer_in_another_process_locks_out_this_one_and_the_cli_until_it_is_
         assert set(store.files()) == {"/held/notes.md"}  # what the holder wrote is kept
     out = run_cli("ingest", str(docs), "--team", str(team), "-q")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("1 files, 1 ingested")
+    assert out.stdout.startswith("1 file, 1 ingested")
 
 
 def test_readers_work_while_another_process_writes(
