@@ -1,7 +1,8 @@
 """HumanEval: the routed team against one model, on the same problems, in one run.
 
 Runs ``tessera bench humaneval --team TEAM --json -j 1`` once per configuration, each in a fresh process
-(no prefix cache carried from one to the next; weights load before the timed calls):
+(no prefix cache carried from one to the next; weights load before the timed calls), the 1.5B alone
+between the runs it is compared with, since other work on the machine changes its speed over time:
 
 - ``small``: the 0.5B alone (``--model small``)
 - ``coder``: the 1.5B alone (``--model coder``)
@@ -10,7 +11,8 @@ Runs ``tessera bench humaneval --team TEAM --json -j 1`` once per configuration,
 - ``coder_full_reply``: the 1.5B alone generating whole replies (``--full-reply``), to measure stopping at
   the end of the first code block (skip with ``--no-full-reply``)
 
-and writes pass@1, seconds in model calls (``generation_s``, per model too), wall seconds, escalations
+and writes pass@1, seconds in model calls (``generation_s``, per model too), the characters the replies
+had (a measure of what was generated that the machine's load does not change), wall seconds, escalations
 and repairs, the ratios against the 1.5B alone, the issue's goals, and the Qwen2.5-Coder report's
 published pass@1 for reference (all 164 problems, unquantized weights; a slice is not comparable to it).
 
@@ -40,12 +42,13 @@ def configurations(repair: int, full_reply: bool) -> dict[str, list[str]]:
     """Each configuration's options for ``tessera bench humaneval``."""
     runs = {
         "small": ["--model", "small"],
-        "coder": ["--model", "coder"],
-        "coder_repair": ["--model", "coder", "--repair", str(repair)],
         "routed": ["--routed", "--small", "small", "--large", "coder", "--repair", str(repair)],
+        "coder": ["--model", "coder"],
+        "coder_full_reply": ["--model", "coder", "--full-reply"],
+        "coder_repair": ["--model", "coder", "--repair", str(repair)],
     }
-    if full_reply:
-        runs["coder_full_reply"] = ["--model", "coder", "--full-reply"]
+    if not full_reply:
+        del runs["coder_full_reply"]
     return runs
 
 
@@ -77,6 +80,7 @@ def row(name: str, report: dict[str, Any]) -> dict[str, Any]:
         "generation_s": report["generation_s"],
         "generation_s_by_model": report["generation_s_by_model"],
         "model_calls": report["model_calls"],
+        "reply_chars_by_model": report["reply_chars_by_model"],
         "wall_s": report["seconds"],
         "escalated": report["escalated"],
         "repaired": report["repaired"],
@@ -108,10 +112,14 @@ def compare(rows: dict[str, dict[str, Any]], reports: dict[str, dict[str, Any]])
         same = {p["task_id"]: p["passed"] for p in reports["coder"]["problems"]} == {
             p["task_id"]: p["passed"] for p in reports["coder_full_reply"]["problems"]
         }
+        chars = (full["reply_chars_by_model"]["coder"], coder["reply_chars_by_model"]["coder"])
         out["stop_at_fence"] = {
             "coder_generation_s_full_reply": full["generation_s"],
             "coder_generation_s_stop_at_fence": coder["generation_s"],
             "full_reply_vs_stop_at_fence": _ratio(full["generation_s"], coder["generation_s"]),
+            "coder_reply_chars_full_reply": chars[0],
+            "coder_reply_chars_stop_at_fence": chars[1],
+            "reply_chars_full_vs_stop_at_fence": _ratio(*chars),
             "same_problems_passed": same,
         }
     return out

@@ -196,13 +196,14 @@ async def _call(
 ) -> str | None:
     """The reply's text (None if the model failed: ``made.note`` says how), timing the call into ``made``."""
     started = time.monotonic()
+    reply: str | None = None
     try:
-        return await (_first_block(model, messages) if stop_at_fence else _whole(model, messages))
+        reply = await (_first_block(model, messages) if stop_at_fence else _whole(model, messages))
     except Exception as exc:  # noqa: BLE001 - a failing model fails this problem only
         made.note = f"model {name!r} failed: {type(exc).__name__}: {exc}"
-        return None
     finally:
-        made.spent(name, time.monotonic() - started)
+        made.spent(name, time.monotonic() - started, reply)
+    return reply
 
 
 async def _whole(model: BaseChatModel, messages: list[BaseMessage]) -> str:

@@ -19,7 +19,7 @@ import gzip
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +92,8 @@ class Completion:
     """Seconds spent in model calls, per model name (wall time around each call, summed)."""
     calls: dict[str, int] = field(default_factory=dict)
     """Model calls, per model name."""
+    reply_chars: dict[str, int] = field(default_factory=dict)
+    """Characters the replies had, per model name: how much was generated, whatever the machine's load."""
     model: str | None = None
     """The model whose code is ``code``."""
     escalated: bool = False
@@ -105,10 +107,11 @@ class Completion:
     note: str | None = None
     """Why there is no code (the last reply's problem, or a model error)."""
 
-    def spent(self, model: str, seconds: float) -> None:
-        """Count one model call of ``seconds``."""
+    def spent(self, model: str, seconds: float, reply: str | None) -> None:
+        """Count one model call of ``seconds`` that gave ``reply`` (None: it failed)."""
         self.generation_s[model] = self.generation_s.get(model, 0.0) + seconds
         self.calls[model] = self.calls.get(model, 0) + 1
+        self.reply_chars[model] = self.reply_chars.get(model, 0) + len(reply or "")
 
 
 Solver = Callable[[Problem], Awaitable[str | Completion]]
@@ -181,6 +184,7 @@ class HumanEvalReport:
 
         ``seconds`` is the wall time of the run. When the solver reported :class:`Completion`\\ s, the
         report adds ``generation_s`` (time in model calls), ``generation_s_by_model``, ``model_calls``,
+        ``reply_chars_by_model``,
         ``escalated``, ``repaired`` (problems with at least one repair request), ``repairs`` (requests),
         ``with_examples`` (problems whose docstring examples could be parsed), ``checked`` and
         ``passed_check`` (final code checked against its examples, and passing), and ``problems``: one row
@@ -197,14 +201,11 @@ class HumanEvalReport:
         done = self.completions
         if not done:
             return report
-        calls: dict[str, int] = {}
-        for completion in done:
-            for model, count in completion.calls.items():
-                calls[model] = calls.get(model, 0) + count
         report.update(
             generation_s=round(self.generation_s, 2),
             generation_s_by_model={m: round(s, 2) for m, s in self.generation_s_by_model.items()},
-            model_calls=calls,
+            model_calls=_per_model(c.calls for c in done),
+            reply_chars_by_model=_per_model(c.reply_chars for c in done),
             escalated=sum(c.escalated for c in done),
             repaired=sum(c.repairs > 0 for c in done),
             repairs=sum(c.repairs for c in done),
@@ -214,6 +215,14 @@ class HumanEvalReport:
             problems=[_problem_row(o) for o in self.outcomes],
         )
         return report
+
+
+def _per_model(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for model, n in count.items():
+            total[model] = total.get(model, 0) + n
+    return total
 
 
 def _problem_row(outcome: Outcome) -> dict[str, Any]:
@@ -228,6 +237,7 @@ def _problem_row(outcome: Outcome) -> dict[str, Any]:
             examples=completion.examples,
             examples_passed=completion.examples_passed,
             generation_s={m: round(s, 2) for m, s in completion.generation_s.items()},
+            reply_chars=completion.reply_chars,
         )
     return row
 

@@ -238,6 +238,10 @@ def test_the_reports_counts_and_seconds_add_up() -> None:
     for model in ("small", "large"):
         assert sum(r["generation_s"].get(model, 0) for r in rows) == pytest.approx(by_model[model], abs=0.02)
     assert summary["generation_s"] <= summary["seconds"]
+    chars = summary["reply_chars_by_model"]
+    assert chars["small"] == sum(r["reply_chars"].get("small", 0) for r in rows) > 0
+    cut = [fenced(RIGHT[name]).split("\n\nThis")[0] for name in ("twice", "neg")]  # up to the fence
+    assert chars["large"] == sum(map(len, cut))
     assert summary["escalated"] == sum(r["escalated"] for r in rows) == 2
     assert (summary["with_examples"], summary["checked"], summary["passed_check"]) == (2, 3, 3)
     assert summary["passed"] + len(summary["failures"]) == summary["total"] == 3
