@@ -14,12 +14,12 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from tessera.tools.base import ToolEnv
-from tessera.tools.sandbox import arun_python, run_python
+from tessera.tools.sandbox import SandboxResult, arun_python, run_python
 
-__all__ = ["PythonArgs", "args_from_instruction", "make_tool", "show_last_value"]
+__all__ = ["PythonArgs", "args_from_instruction", "make_tool", "report", "show_last_value"]
 
 DESCRIPTION = (
-    "Run Python code in a sandbox and return its exit code, stdout and stderr. "
+    "Run Python code in a sandbox and return what it printed (and its exit code and stderr if it failed). "
     "The code runs as a fresh script (nothing is kept between calls) without network access; "
     "print what you need to see (a last line that is a bare expression is printed, as in a REPL)."
 )
@@ -59,15 +59,27 @@ def show_last_value(code: str) -> str:
     return "\n".join([*lines[: last.lineno - 1], shown, *lines[last.end_lineno :]]) + "\n"
 
 
+def report(result: SandboxResult) -> str:
+    """What the model reads back: a clean run's output alone, anything else in full.
+
+    A small model reading "exit code: 0" before the output takes it for a request and calls
+    ``exit(0)`` next (seen from the real Qwen2.5-Coder-0.5B), so a run that exited 0 with nothing on
+    stderr returns just its stdout.
+    """
+    if result.exit_code == 0 and not result.violation and not result.stderr.strip():
+        return result.stdout.strip() or "(the code printed nothing; print what you need to see)"
+    return result.summary()
+
+
 def make_tool(env: ToolEnv) -> BaseTool:
     """The ``python`` tool, with the limits of ``tools.python``."""
     limits = env.config.tools.python
 
     def python(code: str) -> str:
-        return run_python(show_last_value(code), limits).summary()
+        return report(run_python(show_last_value(code), limits))
 
     async def apython(code: str) -> str:
-        return (await arun_python(show_last_value(code), limits)).summary()
+        return report(await arun_python(show_last_value(code), limits))
 
     return StructuredTool.from_function(
         func=python, coroutine=apython, name="python", description=DESCRIPTION, args_schema=PythonArgs
