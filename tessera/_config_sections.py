@@ -125,7 +125,7 @@ class RuntimeConfig(_Section):
         ge=1,
         le=256,
         description="Subtasks in flight at once; None: no run-wide cap, each model's own limit applies "
-        "(a llama.cpp model generates one at a time, and local models share the cores).",
+        "(a llama.cpp model generates one request at a time).",
     )
     memory_budget_mb: int | None = Field(
         None, ge=1, description="RAM for loaded models; default: 70% of physical memory."

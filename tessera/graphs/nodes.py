@@ -71,8 +71,7 @@ class RunContext:
 
     Args:
         max_concurrency: subtasks running at once (the rest wait for a slot); None: no run-wide cap, so
-            only each model's own limit applies (a llama.cpp model runs one generation at a time, and
-            local models share the cores: :mod:`tessera.models._cores`).
+            only each model's own limit applies (a llama.cpp model runs one generation at a time).
         stream_tokens: stream model output as ``token`` / ``answer_token`` events.
         output_dir: where this run's tools write files.
     """

@@ -40,7 +40,6 @@ from tessera.errors import (
     StructuredOutputError,
 )
 from tessera.models import _download
-from tessera.models._cores import CORES
 from tessera.models._gguf import GGUFInfo, read_gguf
 from tessera.models._llama_stream import GenerationCancelled, TokenTap, watched, without_stop_prefix
 from tessera.models._llama_tools import (
@@ -224,8 +223,7 @@ class LlamaCppChatModel(TesseraChatModel):
 
     @contextmanager
     def _session(self) -> Iterator[Llama]:
-        """Hold the model for one generation: serialized, loaded, marked as recently used, and given its
-        threads' share of the machine's cores (:mod:`tessera.models._cores`)."""
+        """Hold the model for one generation: serialized, loaded, and marked as recently used."""
         with self._count_lock:
             self._queued += 1
         try:
@@ -233,8 +231,7 @@ class LlamaCppChatModel(TesseraChatModel):
                 llm = self.load()
                 if self._on_use is not None:
                     self._on_use(self)
-                with CORES.hold(self.n_threads or physical_cores()):  # other local models wait their turn
-                    yield llm
+                yield llm
         finally:
             with self._count_lock:
                 self._queued -= 1
