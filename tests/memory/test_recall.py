@@ -119,7 +119,10 @@ def test_memory_cli_lists_forgets_and_clears(tmp_path: Path) -> None:
     again = run_cli("memory", "forget", fact["id"], "--team", str(team_file))
     assert again.returncode == 2 and again.stderr.strip().startswith("no memory")
     cleared = run_cli("memory", "clear", "--yes", "--team", str(team_file))
-    assert cleared.returncode == 0 and f"forgot {len(items) - 1} memories" in cleared.stdout
+    left = len(items) - 1
+    assert (
+        cleared.returncode == 0 and f"forgot {left} {'memory' if left == 1 else 'memories'}" in cleared.stdout
+    )
     assert LongTermMemory.for_team(config(tmp_path)).all() == []
 
 
