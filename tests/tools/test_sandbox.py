@@ -175,7 +175,11 @@ def test_home_and_other_host_dirs_are_not_there(planted: Path) -> None:
     assert result.ok, result.summary()
     visible_in_home = ast.literal_eval(result.stdout.splitlines()[0])
     assert planted.parents[1].name not in visible_in_home
-    assert all(line.endswith("False") for line in result.stdout.splitlines()[1:])
+    # the interpreter's own prefix is bound in read-only, so a venv under /work makes /work exist
+    interpreter = {str(p) for p in Path(sys.prefix).parents} | {str(p) for p in Path(sys.executable).parents}
+    for line in result.stdout.splitlines()[1:]:
+        path, seen = line.rsplit(" ", 1)
+        assert seen == "False" or path in interpreter, line
 
 
 @needs_bwrap
@@ -566,10 +570,10 @@ async def test_the_python_tool(tmp_path: Path) -> None:
     assert tool.name == "python" and "sandbox" in tool.description
     assert list(tool.args) == ["code"]
     text = await tool.ainvoke({"code": "print(6 * 7)"})
-    assert text == "exit code: 0\nstdout:\n42\n\nstderr:\n(empty)"
+    assert text == "42"  # a clean run is its output alone (see tessera.tools.python.report)
     text = await tool.ainvoke({"code": "block = bytearray(8 << 30)"})
     assert text.startswith("exit code: 1\nviolation: memory limit of 256 MB exceeded\n")
-    assert tool.invoke({"code": "print('sync too')"}).startswith("exit code: 0\nstdout:\nsync too")
+    assert tool.invoke({"code": "print('sync too')"}) == "sync too"
 
 
 async def test_the_python_tool_reports_a_timeout(tmp_path: Path) -> None:
