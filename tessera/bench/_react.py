@@ -7,12 +7,11 @@ sandbox), ``ocr``, ``tts`` and ``knowledge``. It reasons and calls tools in a lo
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tessera.bench._task_suite import SuiteTask, check_answer
+from tessera.bench._task_suite import WAV_PATH, SuiteTask, check_answer
 
 if TYPE_CHECKING:
     from tessera.bench.tasks import TaskOutcome
@@ -28,7 +27,6 @@ REACT_PROMPT = (
 )
 MAX_STEPS = 8
 """Model calls one task may make (each tool round trip is two graph steps)."""
-_WAV = re.compile(r"(/[^\s'\"`()]+\.wav)\b")
 
 
 class ReactBaseline:
@@ -68,7 +66,7 @@ class ReactBaseline:
         for message in messages:
             if isinstance(message, AIMessage) and message.usage_metadata:
                 tokens += message.usage_metadata["output_tokens"]
-        files = [p for m in messages if isinstance(m, ToolMessage) for p in _WAV.findall(str(m.content))]
+        files = [p for m in messages if isinstance(m, ToolMessage) for p in WAV_PATH.findall(str(m.content))]
         correct, why = check_answer(task.check, answer, files)
         tools = [c["name"] for m in messages if isinstance(m, AIMessage) for c in m.tool_calls]
         return TaskOutcome(

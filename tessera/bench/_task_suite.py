@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DOCS", "IMAGES", "SUITE", "Check", "SuiteTask", "check_answer"]
+__all__ = ["DOCS", "IMAGES", "SUITE", "WAV_PATH", "Check", "SuiteTask", "check_answer"]
 
 DOCS = {
     "handbook/leave.md": "# Leave\n\nEvery employee of Orvell Labs gets 27 days of paid leave a year. "
@@ -316,7 +316,7 @@ SUITE: tuple[SuiteTask, ...] = (
 )
 
 _NUMBER_SEPARATOR = re.compile(r"(?<=\d)[,\u202f\u00a0_](?=\d{3}\b)")
-_WAV = re.compile(r"(/[^\s'\"`()]+\.wav)\b")
+WAV_PATH = re.compile(r"(/[^\s'\"`()]+\.wav)\b")
 
 
 def _normal(text: str) -> str:
@@ -340,7 +340,7 @@ def check_answer(check: Check, answer: str, files: list[str] | None = None) -> t
         if not any(_has(answer, item) for item in group):
             return False, f"missing one of {list(group)}"
     if check.wav:
-        paths = [*_WAV.findall(answer), *(files or [])]
+        paths = [*WAV_PATH.findall(answer), *(files or [])]
         if not any(p.endswith(".wav") and Path(p).is_file() and Path(p).stat().st_size > 44 for p in paths):
             return False, "no WAV file that exists"
     return True, ""
