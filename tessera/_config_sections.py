@@ -174,3 +174,45 @@ class DistributedConfig(_Section):
                 "a running cluster keeps its own settings"
             )
         return self
+
+
+class McpServerConfig(_Section):
+    """One MCP server (``mcp.servers.<name>``): a ``command`` run over stdio, or a streamable HTTP ``url``."""
+
+    command: str | None = Field(None, description="stdio: the program to start, e.g. python3 or npx.")
+    args: list[str] = Field(default_factory=list, description="stdio: its arguments.")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="stdio: variables added to the small default environment (PATH, HOME, USER, ...).",
+    )
+    cwd: Path | None = Field(None, description="stdio: working directory; default: the team file's folder.")
+    url: str | None = Field(
+        None, description="Streamable HTTP: the endpoint, e.g. http://127.0.0.1:8000/mcp."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="HTTP: request headers, e.g. Authorization: Bearer ${TOKEN}."
+    )
+    start_timeout_s: float = Field(30.0, gt=0, description="How long starting and listing tools may take.")
+    call_timeout_s: float = Field(60.0, gt=0, description="How long one tool call may take.")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if self.command is not None and self.url is not None:
+            raise ValueError("set either 'command' (stdio) or 'url' (streamable HTTP), not both")
+        if self.command is None and self.url is None:
+            raise ValueError("needs 'command' (a stdio server) or 'url' (a streamable HTTP server)")
+        if self.url is not None:
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError(f"url {self.url!r} is not an http:// or https:// URL")
+            stdio = sorted({"args", "env", "cwd"} & self.model_fields_set)
+            if stdio:
+                raise ValueError(f"{', '.join(stdio)}: only for a stdio server ('command')")
+        elif "headers" in self.model_fields_set:
+            raise ValueError("headers: only for an HTTP server ('url')")
+        return self
+
+
+class McpConfig(_Section):
+    """MCP servers whose tools specialists may call (a specialist lists them under ``mcp``)."""
+
+    servers: dict[str, McpServerConfig] = Field(default_factory=dict)

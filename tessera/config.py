@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from tessera._config_sections import (
     _NAME,
     DistributedConfig,
+    McpConfig,
+    McpServerConfig,
     MemoryConfig,
     OcrConfig,
     RayResources,
@@ -44,6 +46,8 @@ __all__ = [
     "TtsConfig",
     "FunctionModelConfig",
     "LlamaCppModelConfig",
+    "McpConfig",
+    "McpServerConfig",
     "MemoryConfig",
     "ModelConfig",
     "OpenAIModelConfig",
@@ -187,6 +191,10 @@ class SpecialistConfig(_Section):
     tool: str | None = None
     system_prompt: str | None = None
     tools: list[str] = Field(default_factory=list)
+    mcp: list[str] = Field(
+        default_factory=list,
+        description="MCP servers ('name': all their tools) or single tools ('name/tool') it may call.",
+    )
     timeout_s: float = Field(120.0, gt=0)
     max_attempts: int = Field(2, ge=1, le=10)
     min_tier: str | None = Field(None, description="Lowest routing tier this specialist may use.")
@@ -225,6 +233,7 @@ class TeamConfig(_Section):
     memory: MemoryConfig = Field(default_factory=lambda: MemoryConfig())
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
     distributed: DistributedConfig = Field(default_factory=lambda: DistributedConfig())
+    mcp: McpConfig = Field(default_factory=lambda: McpConfig())
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -293,6 +302,9 @@ def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:
     embedder = config.memory.embedder
     if embedder and (embedder.startswith((".", "~")) or (base_dir / embedder).exists()):  # a local path
         config.memory.embedder = str((base_dir / Path(embedder).expanduser()).resolve())
+    for server in config.mcp.servers.values():
+        if server.command is not None:
+            server.cwd = (base_dir / (server.cwd or Path()).expanduser()).resolve()
     tts = config.tools.tts
     if tts.output_dir is not None and not tts.output_dir.expanduser().is_absolute():
         tts.output_dir = (base_dir / tts.output_dir).resolve()
@@ -354,6 +366,7 @@ def _check_references(config: TeamConfig) -> list[str]:
                 )
             elif other.model is None and not config.routing.tiers:
                 problems.append(f"specialists.{name}.verifier: {spec.verifier!r} has no model to judge with")
+        problems.extend(_mcp_refs(config, name))
         if spec.min_tier is not None and spec.min_tier not in config.routing.tiers:
             tiers = config.routing.tiers
             problems.append(
@@ -364,9 +377,26 @@ def _check_references(config: TeamConfig) -> list[str]:
         model_ref(f"routing.tiers.{i}", tier)
     if len(set(config.routing.tiers)) != len(config.routing.tiers):
         problems.append("routing.tiers: a model is listed twice")
-    for name in config.models:
+    for name in [*config.models, *config.mcp.servers]:
         if not re.match(_NAME, name):
-            problems.append(f"models.{name}: invalid name (letters, digits, '_', '-', '.')")
+            section = "models" if name in config.models else "mcp.servers"
+            problems.append(f"{section}.{name}: invalid name (letters, digits, '_', '-', '.')")
+    return problems
+
+
+def _mcp_refs(config: TeamConfig, name: str) -> list[str]:
+    """A specialist's ``mcp`` entries must name servers of ``mcp.servers`` (``server`` or ``server/tool``)."""
+    known = sorted(config.mcp.servers)
+    problems: list[str] = []
+    for i, entry in enumerate(config.specialists[name].mcp):
+        server, _, tool = entry.partition("/")
+        if server not in config.mcp.servers:
+            hint = _hint(server, known, "mcp.servers")
+            problems.append(f"specialists.{name}.mcp.{i}: unknown MCP server {server!r}{hint}")
+        elif "/" in entry and not tool:
+            problems.append(
+                f"specialists.{name}.mcp.{i}: {entry!r} names no tool (use 'server' or 'server/tool')"
+            )
     return problems
 
 

@@ -24,6 +24,7 @@ from tessera.agents.router import Router, SubtaskRecord, classify_difficulty
 from tessera.errors import UserError
 from tessera.events import SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs._tracing import traced_subtask
+from tessera.mcp.client import mcp_tools
 from tessera.models.base import collect_endpoints
 from tessera.tools.base import ToolEnv, resolve_tool
 from tessera.types import Plan, Subtask, SubtaskResult, fill_references, references, union_length
@@ -149,7 +150,7 @@ class SubtaskRunner:
         tried: list[str] = []
         cost, tokens = 0.0, 0
         scratch: dict[str, Any] = {}  # context built on one tier (retrieved sources) is reused on the next
-        async with ctx.slots:
+        async with ctx.slots, mcp_tools(self.config, subtask.specialist) as mcp:  # started per subtask
             started = time.time()
             emit(
                 SubtaskStarted(
@@ -161,6 +162,7 @@ class SubtaskRunner:
             while True:
                 specialist = self._context(subtask.specialist, ctx, on_token, model_name)
                 specialist.scratch = scratch
+                specialist.tools.extend(mcp)
                 served = collect_endpoints()
                 run = await execute(cls, specialist, instruction)
                 endpoint = served[-1] if served else None  # before the checks call other models
