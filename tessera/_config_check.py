@@ -8,6 +8,7 @@ such a mistake as one line naming the file and field, before any model runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,25 @@ def loadable_problems(config: TeamConfig) -> list[str]:
     difficulty = config.routing.difficulty
     if difficulty is not None and difficulty != "classifier":
         problems.extend(_failure(import_object, difficulty, "routing.difficulty"))
+    problems.extend(_mcp_problems(config))
+    return problems
+
+
+def _mcp_problems(config: TeamConfig) -> list[str]:
+    """The ``mcp`` SDK must be installed for a team that lists servers, and a stdio command must exist."""
+    import importlib.util
+    import shutil
+
+    if not config.mcp.servers:
+        return []
+    if importlib.util.find_spec("mcp") is None:
+        return ['mcp.servers: MCP needs the mcp SDK: pip install "tessera[mcp]"']
+    problems: list[str] = []
+    for name, server in config.mcp.servers.items():
+        command = server.command
+        if command is not None and shutil.which(command, path=os.environ.get("PATH")) is None:
+            if not (server.cwd is not None and shutil.which(str(server.cwd / command))):
+                problems.append(f"mcp.servers.{name}.command: {command!r} is not a program on PATH")
     return problems
 
 
