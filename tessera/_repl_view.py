@@ -234,7 +234,11 @@ def trace_view(result: RunResult, started: float) -> RenderableType:
         status = Text(sub.status, style=STATE_STYLES.get(sub.status, ""))
         table.add_row(sub.id, sub.specialist, model, status, start, took, str(sub.tokens or "-"))
     lines = Text()
-    lines.append(f"planning   {timings.planning_s:.3f}s\n")
+    lines.append(f"planning   {timings.planning_s:.3f}s")
+    lines.append(f"  (recall {timings.recall_s:.3f}s)\n" if timings.recall_s else "\n")
+    if timings.approval_s:
+        lines.append(f"approval   {timings.approval_s:.3f}s  (waiting for you)\n")
+    lines.append(f"overhead   {timings.overhead_s:.3f}s\n")
     lines.append(f"total      {timings.total_s:.3f}s")
     routes = routing_lines(result)
     parts: list[RenderableType] = [table, Text(""), lines, *([Text(""), routes] if routes.plain else [])]

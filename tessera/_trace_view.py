@@ -23,12 +23,14 @@ __all__ = ["PHASES", "Row", "load_trace", "phase", "step_label", "summary", "tim
 
 PHASES: dict[str, tuple[str, str, str]] = {
     "planning": ("-", "#b8c4d6", "planning"),
+    "approval": ("-", "#f3d6d6", "waiting for your approval"),
     "subtask": ("-", "#e4e4e4", "subtask"),
     "join": ("-", "#d9cce3", "join"),
     "answer": ("-", "#c9e3c9", "answer"),
     "deps": (":", "#cfcfcf", "waiting for dependencies"),  # in the trace; not drawn
     "queue": (".", "#8c8c8c", "waiting for a slot"),
     "handoff": ("~", "#f2c14e", "handoff gap"),
+    "recall": ("R", "#17a2b8", "memory recall"),
     "load": ("L", "#e07b39", "model load"),
     "prefill": ("P", "#4c8bd6", "prefill"),
     "decode": ("#", "#2e9e5b", "decode"),
@@ -38,6 +40,7 @@ PHASES: dict[str, tuple[str, str, str]] = {
 STYLES = {
     "queue": "bold",
     "handoff": "yellow",
+    "recall": "cyan",
     "load": "red",
     "prefill": "blue",
     "decode": "green",
@@ -149,22 +152,27 @@ def timeline_text(trace: Trace, width: int = 64) -> RenderableType:
 
 
 def summary(trace: Trace) -> str:
-    """Critical path, overhead and time to the first subtask, in a few lines."""
+    """Critical path, overhead and time to the first subtask, in a few lines (the numbers of ``Timings``)."""
     by_id = {s.id: s for s in trace.spans}
     path = " → ".join(
         f"{step_label(by_id[i])} {_active(by_id[i]):.2f}s" for i in trace.critical_path if i in by_id
     )
     first = trace.time_to_first_subtask_s
     busy = {
-        k: sum(s.seconds for s in trace.spans if s.kind == k) for k in ("load", "prefill", "decode", "tool")
+        k: sum(s.seconds for s in trace.spans if s.kind == k)
+        for k in ("recall", "load", "prefill", "decode", "tool")
     }
     work = "  ".join(f"{k} {v:.2f}s" for k, v in busy.items() if v)  # summed over parallel calls
+    waited = sum(s.seconds for s in trace.spans if s.kind == "approval")
+    planning = sum(s.seconds for s in trace.spans if s.kind == "planning")
     return "\n".join(
         [
             f"critical path  {path or '-'}  ({trace.critical_path_s:.2f}s)",
-            f"total {trace.ended - trace.started:.2f}s  overhead {trace.overhead_s:.3f}s"
+            f"total {trace.ended - trace.started:.2f}s  planning {planning:.3f}s"
+            + f"  overhead {trace.overhead_s:.3f}s"
+            + (f"  waiting for approval {waited:.2f}s" if waited else "")
             + (f"  first subtask at {first:.3f}s" if first is not None else ""),
-            f"inside models and tools: {work or '-'}",
+            f"inside models, tools and recall: {work or '-'}",
         ]
     )
 

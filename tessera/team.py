@@ -38,6 +38,7 @@ from tessera.types import (
     RunStatus,
     SubtaskResult,
     Timings,
+    Trace,
     union_length,
 )
 
@@ -214,7 +215,6 @@ class Team:
             "max_concurrency": self.config.planner.max_subtasks * (self.config.planner.max_replans + 1) + 4,
             "recursion_limit": 25 + 4 * self.config.planner.max_replans,
         }
-        started = time.monotonic()
         async with self._checkpointed(thread if named or thread in self._memory_threads else None) as graph:
             payload: Any = start
             if start is not None and named:  # a new task on a thread sees the thread's earlier turns
@@ -235,9 +235,9 @@ class Team:
                 pending = state.get("__interrupt__")
                 if not pending or approve is None:
                     break
-                decision = await _ask(approve, pending[0].value["plan"])
+                decision = await _ask(approve, pending[0].value["plan"], ctx)
                 payload = Command(resume=self._checked(decision).model_dump(mode="json"))
-            result = _result(state, thread, time.monotonic() - started, ctx, started)
+            result = _result(state, thread, ctx)
             export_run(result)
             if result.status == "done" and self.config.memory.long_term:
                 await _remember(self.config, state.get("task", ""), result)
@@ -264,7 +264,7 @@ class Team:
             )
         if snapshot.interrupts:
             if approval is None and approve is not None:
-                approval = await _ask(approve, snapshot.interrupts[0].value["plan"])
+                approval = await _ask(approve, snapshot.interrupts[0].value["plan"], ctx)
             if approval is None:
                 result = await _snapshot_result(graph, config, thread)
                 assert result is not None
@@ -318,10 +318,21 @@ def check_task(config: TeamConfig, task: str) -> None:
         )
 
 
-async def _ask(approve: ApproveFn, plan: dict[str, Any]) -> Approval:
+async def _ask(approve: ApproveFn, plan: dict[str, Any], ctx: RunContext) -> Approval:
+    """The approver's decision on ``plan``; the wait is an ``approval`` span (a person's time)."""
+    started = time.time()
     decision = approve(Plan.model_validate(plan))
     if inspect.isawaitable(decision):
         decision = await decision
+    tracer = ctx.tracer
+    tracer.record(
+        "approval",
+        started,
+        time.time(),
+        span_id=tracer.span_id("approval"),
+        lane="approval",
+        round=tracer.round,
+    )
     return decision
 
 
@@ -376,24 +387,26 @@ async def _snapshot_result(
         status = "awaiting_approval"
     elif snapshot.next:
         status = "interrupted"
-    return _result(state, thread, total, None, 0.0, status=status, busy=total)
+    return _result(state, thread, None, status=status, total=total)
 
 
 def _result(
     state: dict[str, Any],
     thread: str,
-    total: float,
     ctx: RunContext | None,
-    started: float,
     *,
     status: RunStatus | None = None,
-    busy: float | None = None,
+    total: float = 0.0,
 ) -> RunResult:
+    """The run's result from its final state; its timings come from the run's trace (one clock for all).
+
+    Without a ``ctx`` (a result read back from a checkpoint) there is no trace: ``total`` is what the
+    checkpoint tells, and no overhead is claimed.
+    """
     plan = state.get("plan")
     results = state.get("results") or {}
     ordered = [results[s.id] for s in plan.subtasks if s.id in results] if plan else list(results.values())
-    if busy is None:
-        busy = union_length(ctx.spans if ctx else [], started, started + total)
+    trace = ctx.tracer.finish(busy=ctx.spans) if ctx else None
     if status is None:
         if state.get("__interrupt__"):
             status = "awaiting_approval"
@@ -409,13 +422,24 @@ def _result(
         subtasks=ordered,
         replans=state.get("replans", 0),
         timings=Timings(
-            total_s=total, planning_s=state.get("planning_s", 0.0), overhead_s=max(0.0, total - busy)
+            total_s=trace.ended - trace.started if trace else total,
+            planning_s=state.get("planning_s", 0.0),
+            overhead_s=trace.overhead_s if trace else 0.0,
+            recall_s=_seconds(trace, "recall"),
+            approval_s=_seconds(trace, "approval"),
         ),
         thread_id=thread,
         status=status,
         notes=state.get("notes", []),
-        trace=ctx.tracer.finish() if ctx else None,
+        trace=trace,
     )
     if result.status == "done" and result.failure_summary():
         result.status = "partial"
     return result
+
+
+def _seconds(trace: Trace | None, kind: str) -> float:
+    """Seconds of the run covered by ``kind`` spans (parallel ones count once); 0 without a trace."""
+    if trace is None:
+        return 0.0
+    return union_length([(s.start, s.end) for s in trace.spans if s.kind == kind], trace.started, trace.ended)

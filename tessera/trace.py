@@ -21,7 +21,7 @@ import functools
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from tessera.types import Span, Trace, union_length
 __all__ = [
     "CONTAINER_KINDS",
     "KINDS",
+    "WAIT_KINDS",
     "WORK_KINDS",
     "Tracer",
     "carry",
@@ -39,10 +40,25 @@ __all__ = [
     "record_span",
 ]
 
-KINDS = ("planning", "queue", "subtask", "load", "prefill", "decode", "tool", "handoff", "answer", "join")
-WORK_KINDS = frozenset({"load", "prefill", "decode", "tool"})
-"""Time inside a model or a tool: what is not overhead."""
-CONTAINER_KINDS = frozenset({"planning", "subtask", "join", "answer"})
+KINDS = (
+    "planning",
+    "recall",
+    "approval",
+    "queue",
+    "subtask",
+    "load",
+    "prefill",
+    "decode",
+    "tool",
+    "handoff",
+    "answer",
+    "join",
+)
+WORK_KINDS = frozenset({"load", "prefill", "decode", "tool", "recall"})
+"""Time inside a model, a tool or a long-term memory recall: what is not overhead."""
+WAIT_KINDS = frozenset({"approval"})
+"""Time waiting for a person (to accept, edit or reject a plan): not overhead either."""
+CONTAINER_KINDS = frozenset({"planning", "approval", "subtask", "join", "answer"})
 """The steps of a run; the other kinds hang under one of them."""
 
 T = TypeVar("T")
@@ -137,13 +153,16 @@ class Tracer:
         return f"{label}@{self.round if round is None else round}"
 
     @contextmanager
-    def scope(self, kind: str, name: str = "", *, lane: str = "", **attrs: Any) -> Iterator[dict[str, Any]]:
+    def scope(
+        self, kind: str, name: str = "", *, lane: str = "", start: float | None = None, **attrs: Any
+    ) -> Iterator[dict[str, Any]]:
         """Time a step (planning, a subtask, join, answer) and file the spans recorded inside under it.
 
-        Yields a dict: what the body puts there (``lane``, attributes) is added to the span at the end.
+        Yields a dict: what the body puts there (``lane``, attributes) is added to the span at the end; an
+        ``end`` there (epoch seconds) ends the span at that time, for a body that reports its own length.
         """
         span_id = self.span_id(kind, name, attrs.get("round"))
-        start = time.time()
+        start = time.time() if start is None else start
         extra: dict[str, Any] = {}
         token = _SCOPE.set(_Scope(self, span_id))
         try:
@@ -151,7 +170,8 @@ class Tracer:
         finally:
             _SCOPE.reset(token)
             lane = str(extra.pop("lane", None) or lane)
-            self.record(kind, start, time.time(), name=name, span_id=span_id, lane=lane, **attrs, **extra)
+            end = extra.pop("end", None) or time.time()
+            self.record(kind, start, end, name=name, span_id=span_id, lane=lane, **attrs, **extra)
 
     def find(self, span_id: str) -> Span | None:
         """The span with this id, if it was recorded."""
@@ -164,14 +184,21 @@ class Tracer:
         with self._lock:
             return list(self._spans)
 
-    def finish(self, ended: float | None = None) -> Trace:
-        """The trace of the run so far: spans with lanes and handoffs, critical path, overhead."""
+    def finish(self, ended: float | None = None, busy: Sequence[tuple[float, float]] = ()) -> Trace:
+        """The trace of the run so far: spans with lanes and handoffs, critical path, overhead.
+
+        Args:
+            ended: the run's end, epoch seconds (default: now).
+            busy: more (start, end) windows that are not overhead: model and tool calls as their callers
+                timed them (around ``ainvoke``), which covers backends that record no spans themselves.
+        """
         ended = time.time() if ended is None else ended
         spans = _with_lanes(self.spans)
         spans += _handoffs(spans)
         spans.sort(key=lambda s: (s.start, s.end))
         path = critical_path(spans)
-        busy = union_length([(s.start, s.end) for s in spans if s.kind in WORK_KINDS], self.started, ended)
+        windows = [(s.start, s.end) for s in spans if s.kind in WORK_KINDS | WAIT_KINDS] + list(busy)
+        busy_s = union_length(windows, self.started, ended)
         first = [s.attrs["started"] for s in spans if s.kind == "subtask" and s.attrs.get("started")]
         return Trace(
             started=self.started,
@@ -179,7 +206,7 @@ class Tracer:
             spans=spans,
             critical_path=[s.id for s in path],
             critical_path_s=path[-1].end - path[0].start if path else 0.0,
-            overhead_s=max(0.0, ended - self.started - busy),
+            overhead_s=max(0.0, ended - self.started - busy_s),
             time_to_first_subtask_s=min(first) - self.started if first else None,
         )
 
@@ -238,8 +265,9 @@ def critical_path(spans: list[Span]) -> list[Span]:
     """The chain of steps that set the run's length, first to last.
 
     From the step that ended last, walk back each time to the predecessor that ended last (the one it
-    really waited for): a subtask waits for its dependencies, or for the planning of its round; the answer
-    and join wait for the round's subtasks; a replan waits for the join before it.
+    really waited for): a subtask waits for its dependencies, or for the planning of its round and the
+    user's approval of that plan (when asked); the answer and join wait for the round's subtasks; a replan
+    waits for the join before it.
     """
     steps = [s for s in spans if s.kind in CONTAINER_KINDS]
     if not steps:
@@ -254,7 +282,9 @@ def critical_path(spans: list[Span]) -> list[Span]:
         if step.kind == "subtask":
             deps = [by_id.get(f"subtask:{d}@{r}") for d in step.attrs.get("depends_on") or []]
             found = [d for d in deps if d is not None]
-            return found or of_round("planning", r)
+            return found or of_round("approval", r) or of_round("planning", r)
+        if step.kind == "approval":
+            return of_round("planning", r)
         if step.kind in ("answer", "join"):
             return of_round("subtask", r) or of_round("planning", r)
         return (of_round("join", r - 1) or of_round("subtask", r - 1)) if r > 0 else []

@@ -102,16 +102,24 @@ def union_length(
 
 
 class Timings(BaseModel):
+    """Where a run's wall time went, all read from its :class:`Trace` (one clock, so they agree)."""
+
     total_s: float
     planning_s: float
+    """The planning steps, their recall of long-term memory included."""
     overhead_s: float
+    """Wall time not inside a model or tool call, a memory recall, or a wait for the user's approval."""
+    recall_s: float = 0.0
+    """Recalling long-term memories for the planner (a part of ``planning_s``)."""
+    approval_s: float = 0.0
+    """Waiting for the user to accept, edit or reject a plan (a part of ``total_s``, not of overhead)."""
 
 
 class Span(BaseModel):
     """One timed piece of a run (see :mod:`tessera.trace`): epoch seconds, a chart row and free attributes."""
 
     kind: str
-    """planning, queue, subtask, load, prefill, decode, tool, handoff, answer or join."""
+    """planning, recall, approval, queue, subtask, load, prefill, decode, tool, handoff, answer or join."""
     name: str = ""
     """What it is about: a subtask id, a tool name, a model call."""
     id: str = ""
@@ -138,7 +146,8 @@ class Trace(BaseModel):
     """Span ids from planning through the subtasks that gated each other to the answer."""
     critical_path_s: float = 0.0
     overhead_s: float = 0.0
-    """Wall time not inside a load, prefill, decode or tool span."""
+    """Wall time not inside a load, prefill, decode, tool, recall or approval span, nor a model or tool call
+    as its caller timed it."""
     time_to_first_subtask_s: float | None = None
 
 

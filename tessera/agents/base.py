@@ -33,7 +33,7 @@ class SpecialistRun:
     attempts: int = 0
     tokens: int = 0
     spans: list[tuple[float, float]] = field(default_factory=list)
-    """(start, end) monotonic times of each model or tool call."""
+    """(start, end) of each model or tool call, ``time.time()`` epoch seconds (the tracer's clock)."""
     artifacts: dict[str, Any] = field(default_factory=dict)
     """Kind-specific extras, e.g. the coder's final ``code`` and ``exit_code``, a WAV's ``path``."""
 

@@ -214,14 +214,14 @@ class Coder(Specialist):
 
     async def _ask_model(self, model: BaseChatModel, messages: list[BaseMessage], run: SpecialistRun) -> str:
         """The model's reply text (streamed to ``on_token`` when set), recording its span and tokens."""
-        started = time.monotonic()
+        started = time.time()
         try:
             if self.ctx.on_token is not None:
                 reply = await stream_reply(model, messages, self.ctx.on_token)
             else:
                 reply = await model.ainvoke(messages)
         finally:
-            run.spans.append((started, time.monotonic()))
+            run.spans.append((started, time.time()))
         usage = reply.usage_metadata
         run.tokens += int(usage["output_tokens"]) if usage else 0
         return reply.content if isinstance(reply.content, str) else str(reply.content)
@@ -232,13 +232,13 @@ class Coder(Specialist):
         if code is None:
             return _Attempt(None, None, "no code block", f"the reply began {_clip(reply, 60)!r}")
         label = "code failed" if tests is None else "tests failed"
-        started = time.monotonic()
+        started = time.time()
         try:
             result = await arun_with_tests(code, tests, self.ctx.team.tools.python)
         except Exception as exc:  # noqa: BLE001 - a sandbox that cannot start fails this attempt
             return _Attempt(code, None, label, _clip(f"sandbox error: {type(exc).__name__}: {exc}"))
         finally:
-            run.spans.append((started, time.monotonic()))
+            run.spans.append((started, time.time()))
         run.artifacts.update(
             code=code,
             exit_code=result.exit_code,

@@ -98,7 +98,7 @@ async def execute(cls: type[Any], ctx: SpecialistContext, instruction: str) -> S
     """
     spec = ctx.spec
     if getattr(cls, "manages_attempts", False):
-        started = time.monotonic()
+        started = time.time()
         try:
             async with asyncio.timeout(spec.timeout_s * spec.max_attempts):
                 return await instantiate(cls, ctx).run(instruction)  # type: ignore[no-any-return]
@@ -107,12 +107,12 @@ async def execute(cls: type[Any], ctx: SpecialistContext, instruction: str) -> S
             return SpecialistRun(
                 error=f"timed out after {limit:g}s",
                 attempts=spec.max_attempts,
-                spans=[(started, time.monotonic())],
+                spans=[(started, time.time())],
             )
     run = SpecialistRun()
     for attempt in range(1, spec.max_attempts + 1):
         run.attempts = attempt
-        started = time.monotonic()
+        started = time.time()
         try:
             async with asyncio.timeout(spec.timeout_s):
                 one = await _call(cls, ctx, instruction)
@@ -123,7 +123,7 @@ async def execute(cls: type[Any], ctx: SpecialistContext, instruction: str) -> S
             run.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, UserError) else str(exc)
             continue
         finally:
-            run.spans.append((started, time.monotonic()))
+            run.spans.append((started, time.time()))
         if one.error is None and one.output.strip():
             one.attempts, one.spans = attempt, [*run.spans, *one.spans]
             one.tokens += run.tokens

@@ -94,13 +94,13 @@ async def _converse(
 ) -> str:
     by_name = {t.name: t for t in tools}
     for _ in range(MAX_TOOL_STEPS):
-        started = time.monotonic()
+        started = time.time()
         try:
             reply: AIMessage = await (
                 model.ainvoke(messages) if on_token is None else stream_reply(model, messages, on_token)
             )
         finally:
-            run.spans.append((started, time.monotonic()))
+            run.spans.append((started, time.time()))
         usage = reply.usage_metadata
         run.tokens += int(usage["output_tokens"]) if usage else 0
         if not reply.tool_calls:
@@ -108,7 +108,7 @@ async def _converse(
         messages.append(reply)
         for call in reply.tool_calls:
             tool = by_name.get(call["name"])
-            started, began = time.monotonic(), time.time()
+            started = time.time()
             if tool is None:
                 result: Any = f"error: no tool named {call['name']!r} (available: {', '.join(by_name)})"
             else:
@@ -116,8 +116,9 @@ async def _converse(
                     result = await tool.ainvoke(call["args"])
                 except Exception as exc:  # noqa: BLE001 - the model sees the tool's error and can recover
                     result = f"error: {type(exc).__name__}: {exc}"
-            run.spans.append((started, time.monotonic()))
-            record_span("tool", began, time.time(), tool=call["name"])
+            ended = time.time()
+            run.spans.append((started, ended))
+            record_span("tool", started, ended, tool=call["name"])
             messages.append(ToolMessage(content=str(result), tool_call_id=call["id"] or call["name"]))
     raise RuntimeError(f"no answer after {MAX_TOOL_STEPS} tool steps")
 

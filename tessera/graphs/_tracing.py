@@ -1,6 +1,7 @@
 """Decorators that trace the graph's nodes: one line on each node, the rest of the node untouched.
 
-:func:`traced_step` times ``plan``, ``join`` and ``answer`` as ``planning``/``join``/``answer`` spans, and
+:func:`traced_step` times ``plan``, ``join`` and ``answer`` as ``planning``/``join``/``answer`` spans (and
+sets the state's ``planning_s`` from the planning span, so the two never disagree), and
 :func:`traced_subtask` times a subtask (``TeamNodes._run``) with its queue waits: for its dependencies, then
 for a ``max_concurrency`` slot. Model and tool spans recorded inside land under these.
 """
@@ -34,8 +35,13 @@ def traced_step(kind: str) -> Callable[[F], F]:
             if kind == "planning":
                 tracer.round = int(state.get("replans", 0))
             model = _step_model(self.config, kind)
-            with tracer.scope(kind, lane=model, round=tracer.round, model=model):
-                return await method(self, state, config)
+            start = time.time()
+            with tracer.scope(kind, lane=model, round=tracer.round, model=model, start=start) as extra:
+                update = await method(self, state, config)
+                if kind == "planning":  # the run's planning_s and this span: one clock, the same seconds
+                    extra["end"] = end = time.time()
+                    update["planning_s"] = state.get("planning_s", 0.0) + end - start
+                return update
 
         return node  # type: ignore[return-value]
 

@@ -38,7 +38,7 @@ from tessera.graphs._subtasks import (
 )
 from tessera.graphs._tracing import traced_step
 from tessera.graphs.state import TeamState, conversation
-from tessera.trace import Tracer
+from tessera.trace import Tracer, record_span
 from tessera.types import Approval, Subtask, SubtaskResult
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class RunContext:
     output_dir: Path | None = None
     """Where this run's tools write files (default: ``<state_dir>/outputs``)."""
     spans: list[tuple[float, float]] = field(default_factory=list)
+    """Model and tool calls as their callers timed them (epoch seconds): not overhead."""
     tracer: Tracer = field(default_factory=Tracer)
     """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.trace`)."""
     early: dict[str, EarlyStart] = field(default_factory=dict)
@@ -151,7 +152,7 @@ class TeamNodes(SubtaskRunner):
         ]
         context = "\n\n".join(part for part in [*earlier, context or ""] if part) or None
         streamed = planner.stream and not planner.approve and not state.get("replans")
-        started = time.monotonic()
+        started = time.time()
         try:
             outcome = await make_plan(
                 self.pool.get(planner.model),
@@ -170,8 +171,7 @@ class TeamNodes(SubtaskRunner):
         _keep_early(ctx, outcome.plan)
         for subtask in outcome.plan.subtasks:
             self._preload(ctx, subtask.specialist)
-        ended = time.monotonic()
-        ctx.spans.append((started, ended))
+        ctx.spans.append((started, time.time()))
         notes = [f"plan rejected: {p}" for p in outcome.problems]
         if memories:
             notes.append(f"recalled {len(memories)} {'memory' if len(memories) == 1 else 'memories'}")
@@ -182,18 +182,17 @@ class TeamNodes(SubtaskRunner):
         get_stream_writer()(
             PlanReady(plan=outcome.plan, replans=state.get("replans", 0), fallback=outcome.fallback)
         )
-        return {
-            "plan": outcome.plan,
-            "notes": notes,
-            "planning_s": state.get("planning_s", 0.0) + ended - started,
-        }
+        return {"plan": outcome.plan, "notes": notes}  # planning_s: set by traced_step from the span
 
     async def _recall(self, state: TeamState) -> list[str]:
+        """Long-term memories for the planner's context, timed as a ``recall`` span of the planning."""
         if not self.config.memory.long_term or not self.config.memory.recall_k:
             return []
+        started = time.time()  # importing the memory modules is a part of recall's cost
         from tessera.memory.recall import recall_context
 
         found = await asyncio.to_thread(recall_context, self.config, state["task"])
+        record_span("recall", started, time.time(), memories=len(found))
         return [m.text for m in found]
 
     def approve(self, state: TeamState) -> dict[str, Any]:
@@ -257,7 +256,7 @@ class TeamNodes(SubtaskRunner):
             return {"replan_reason": None}
         ctx = run_context(config, self.config)
         summary = _previous_results(state)
-        started = time.monotonic()
+        started = time.time()
         judge = self.pool.get(self.config.planner.model).with_structured_output(JoinDecision)
         messages = [
             SystemMessage(content="Decide whether the task is done, or needs a new plan. Say why."),
@@ -268,7 +267,7 @@ class TeamNodes(SubtaskRunner):
         except Exception as exc:  # noqa: BLE001 - a broken join ends the run with what it has
             return {"replan_reason": None, "notes": [f"join failed: {exc}"]}
         finally:
-            ctx.spans.append((started, time.monotonic()))
+            ctx.spans.append((started, time.time()))
         if decision.done:
             return {"replan_reason": None}
         reason = decision.reason or "subtasks failed"
@@ -299,7 +298,7 @@ class TeamNodes(SubtaskRunner):
             SystemMessage(content=settings.system_prompt or ANSWER_PROMPT),
             HumanMessage(content=_answer_prompt(state)),
         ]
-        started = time.monotonic()
+        started = time.time()
         try:
             if ctx.stream_tokens:
                 reply = await stream_reply(model, messages, lambda text: emit(AnswerToken(text=text)))
@@ -309,7 +308,7 @@ class TeamNodes(SubtaskRunner):
         except Exception as exc:  # noqa: BLE001 - the results stay in the RunResult; the run fails cleanly
             return {"answer": "", "notes": [f"answer failed: {type(exc).__name__}: {exc}"]}
         finally:
-            ctx.spans.append((started, time.monotonic()))
+            ctx.spans.append((started, time.time()))
         answer = str(reply.content)
         missing = _unquoted_results(answer, done)
         if missing:

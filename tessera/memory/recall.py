@@ -10,18 +10,27 @@ them.
 
 Writes take the store's writer lock for a moment only; when an ingest holds it for longer, the memory is
 dropped with a warning rather than stalling the run.
+
+Recall runs before every plan, so it must be cheap: importing chromadb alone takes most of a second. Each
+write therefore also saves the memories as JSON (``<state_dir>/memory/memories.json``), stamped with the
+Chroma database file's size and modification time; recall reads that file and opens Chroma only when the
+stamp no longer matches (another writer changed the store), then saves a fresh copy. Chroma stays the
+source of truth. A ``chroma_url`` server has no local file to stamp, so recall asks it every time.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
+import os
 import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tessera.memory._lock import StoreLockedError, WriterLock
 from tessera.memory.knowledge import rrf
@@ -98,17 +107,26 @@ class LongTermMemory:
         min_similarity: float = 0.3,
         lock_wait_s: float = 3.0,
     ) -> None:
-        from tessera.memory._chroma_ef import embedding_function
-
+        self.root = root
         self.scope = scope
         self.embedder = embedder
+        self.chroma_url = chroma_url
         self.min_similarity = min_similarity
         self.lock_wait_s = lock_wait_s
         self._lock = WriterLock(root / "chroma") if chroma_url is None else None
-        self._client = chroma_client(root / "chroma", chroma_url)
-        self._collection = self._client.get_or_create_collection(
-            COLLECTION, embedding_function=embedding_function(None), metadata={"hnsw:space": "cosine"}
-        )
+        self._opened: Any = None
+
+    @property
+    def _collection(self) -> Any:
+        """The Chroma collection, opened on first use (recall from the saved copy never opens it)."""
+        if self._opened is None:
+            from tessera.memory._chroma_ef import embedding_function
+
+            client = chroma_client(self.root / "chroma", self.chroma_url)
+            self._opened = client.get_or_create_collection(
+                COLLECTION, embedding_function=embedding_function(None), metadata={"hnsw:space": "cosine"}
+            )
+        return self._opened
 
     @classmethod
     def for_team(cls, config: TeamConfig) -> LongTermMemory:
@@ -156,21 +174,19 @@ class LongTermMemory:
             ]
             docs = [text for _, text in items]
             self._collection.add(ids=ids, documents=docs, embeddings=[[1.0]] * len(docs), metadatas=metas)
+            self._save_copy()
         return ids
 
     def all(self) -> list[Memory]:
         """Every memory in this scope, oldest first."""
-        found = self._collection.get(where={"scope": self.scope}, include=["documents", "metadatas"])
-        items = [
-            Memory(rid, doc or "", str(meta["kind"]), float(meta["created_at"]), str(meta.get("thread", "")))
-            for rid, doc, meta in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
-        ]
-        return sorted(items, key=lambda m: (m.created_at, m.id))
+        return _in_scope(self._read({"scope": self.scope}), self.scope)
 
     def recall(self, query: str, k: int = 3) -> list[Memory]:
         """The ``k`` memories most relevant to ``query`` (none when nothing shares a term or meaning)."""
-        items = self.all()
-        if not items or k <= 0:
+        if k <= 0:
+            return []
+        items = self._saved()
+        if not items:
             return []
         by_id = {m.id: m for m in items}
         records = [Record(m.id, m.text, {"kind": m.kind}) for m in items]
@@ -187,6 +203,7 @@ class LongTermMemory:
             return False
         with self._writing():
             self._collection.delete(ids=[memory_id])
+            self._save_copy()
         return True
 
     def clear(self) -> int:
@@ -195,7 +212,61 @@ class LongTermMemory:
         if ids:
             with self._writing():
                 self._collection.delete(ids=ids)
+                self._save_copy()
         return len(ids)
+
+    # -- the saved copy that recall reads (see the module docstring) ----------------------------------
+
+    @property
+    def copy_path(self) -> Path:
+        """Where the memories of every scope are saved for recall."""
+        return self.root / "memories.json"
+
+    def _read(self, where: dict[str, str] | None = None) -> list[tuple[str, Memory]]:
+        """``(scope, memory)`` pairs from Chroma."""
+        found = self._collection.get(where=where, include=["documents", "metadatas"])
+        return [
+            (
+                str(meta.get("scope", "")),
+                Memory(
+                    rid, doc or "", str(meta["kind"]), float(meta["created_at"]), str(meta.get("thread", ""))
+                ),
+            )
+            for rid, doc, meta in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+        ]
+
+    def _saved(self) -> list[Memory]:
+        """This scope's memories from the saved copy; from Chroma (saving a new copy) when it is stale."""
+        stamp = _stamp(self.root / "chroma") if self.chroma_url is None else None
+        if stamp is None:
+            return self.all()
+        try:
+            saved = json.loads(self.copy_path.read_text(encoding="utf-8"))
+            if saved["stamp"] == stamp:
+                return _in_scope(((m.pop("scope"), Memory(**m)) for m in saved["memories"]), self.scope)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        assert self._lock is not None
+        try:  # under the writer lock, so that no write lands between reading Chroma and stamping
+            self._lock.acquire()
+        except StoreLockedError:
+            return self.all()
+        try:
+            return _in_scope(self._save_copy(), self.scope)
+        finally:
+            self._lock.release()
+
+    def _save_copy(self) -> list[tuple[str, Memory]]:
+        """Save every scope's memories with the store's stamp (the writer lock is held); return them."""
+        pairs = self._read()
+        stamp = _stamp(self.root / "chroma")
+        if stamp is None:
+            return pairs
+        data = {"stamp": stamp, "memories": [{"scope": scope, **vars(m)} for scope, m in pairs]}
+        tmp = self.copy_path.with_name(f".{self.copy_path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self.copy_path)
+        return pairs
 
     def _dense(self, query: str, records: list[Record], k: int) -> list[Record]:
         assert self.embedder is not None
@@ -235,6 +306,25 @@ class _Held:
     def __exit__(self, *exc: object) -> None:
         if self.lock is not None:
             self.lock.release()
+
+
+def _in_scope(pairs: Iterable[tuple[str, Memory]], scope: str) -> list[Memory]:
+    """The memories of ``scope``, oldest first."""
+    return sorted((m for s, m in pairs if s == scope), key=lambda m: (m.created_at, m.id))
+
+
+def _stamp(chroma_dir: Path) -> list[list[int | str]] | None:
+    """Size and modification time of the Chroma database's files; None when there is no database."""
+    stamp: list[list[int | str]] = []
+    for name in ("chroma.sqlite3", "chroma.sqlite3-wal"):
+        try:
+            info = os.stat(chroma_dir / name)
+        except OSError:
+            if not stamp:
+                return None
+            continue
+        stamp.append([name, info.st_size, info.st_mtime_ns])
+    return stamp
 
 
 def _subject(kind: str, text: str) -> str:

@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tessera import Team, TeamConfig
 from tessera.trace import WORK_KINDS
-from tessera.types import RunResult, Span, Trace, union_length
+from tessera.types import Approval, Plan, RunResult, Span, Trace, union_length
 
 from ..agents.test_custom import custom_team, task
 from .conftest import plan_for, sub
@@ -21,7 +23,7 @@ def nap(messages: list[dict[str, Any]], **_: Any) -> str:
     return "did: " + text
 
 
-def nap_team(max_concurrency: int = 8) -> Team:
+def nap_team(max_concurrency: int = 8, *, approve: bool = False) -> Team:
     return Team(
         TeamConfig.from_dict(
             {
@@ -30,7 +32,7 @@ def nap_team(max_concurrency: int = 8) -> Team:
                     "planner": {"backend": "function", "callable": "tests.fakes:planner"},
                     "worker": {"backend": "function", "callable": "tests.graphs.test_tracing:nap"},
                 },
-                "planner": {"model": "planner"},
+                "planner": {"model": "planner", "approve": approve},
                 "specialists": {"general": {"description": "does anything", "model": "worker"}},
                 "runtime": {"max_concurrency": max_concurrency},
                 "memory": {"long_term": False},
@@ -87,17 +89,40 @@ def test_every_phase_is_recorded_in_order_and_nested() -> None:
     assert 0 < trace.time_to_first_subtask_s < trace.ended - trace.started  # type: ignore[operator]
 
 
-def test_overhead_agrees_with_the_timings() -> None:
+def test_timings_are_read_from_the_trace() -> None:
+    """Issue 19, finding 3: one clock; RunResult.timings, the trace and its summary say the same numbers."""
     result = run_dag()
-    trace = result.trace
+    trace, timings = result.trace, result.timings
     assert trace is not None
+    [planning] = kinds(trace, "planning")
+    assert timings.total_s == trace.ended - trace.started
+    assert timings.overhead_s == trace.overhead_s
+    assert abs(timings.planning_s - planning.seconds) < 1e-9
     work = [(s.start, s.end) for s in trace.spans if s.kind in WORK_KINDS]
-    total = trace.ended - trace.started
-    assert abs(trace.overhead_s - (total - union_length(work, trace.started, trace.ended))) < 1e-9
-    # timings count whole planning/answer/join calls as busy; the trace only the model inside them
-    steps = sum(s.seconds for s in trace.spans if s.kind in ("planning", "join", "answer"))
-    assert result.timings.overhead_s - 0.01 <= trace.overhead_s <= result.timings.overhead_s + steps + 0.05
-    assert trace.overhead_s < total
+    assert trace.overhead_s <= timings.total_s - union_length(work, trace.started, trace.ended) + 1e-9
+    assert 0 < trace.overhead_s < 0.2 * timings.total_s  # 0.5 s of naps; the rest is the framework
+    from tessera._trace_view import summary
+
+    assert f"planning {planning.seconds:.3f}s  overhead {timings.overhead_s:.3f}s" in summary(trace)
+
+
+def test_time_spent_approving_a_plan_is_its_own_step_not_overhead() -> None:
+    """Issue 19, finding 3: a person deciding on a plan is an ``approval`` step, not framework overhead."""
+    name = plan_for("approved dag", sub("a", "0.05 first"), sub("b", "0.05 then {{a}}", ["a"]))
+
+    def approve(plan: Plan) -> Approval:
+        time.sleep(0.4)
+        return Approval.accept()
+
+    result = nap_team(approve=True).run(name, approve=approve)
+    trace, timings = result.trace, result.timings
+    assert result.status == "done" and trace is not None
+    [wait] = kinds(trace, "approval")
+    [planning] = kinds(trace, "planning")
+    assert wait.seconds >= 0.4 and wait.start >= planning.end and wait.lane == "approval"
+    assert timings.approval_s == pytest.approx(wait.seconds)
+    assert timings.overhead_s < 0.15, timings
+    assert trace.critical_path == ["planning@0", "approval@0", "subtask:a@0", "subtask:b@0", "answer@0"]
 
 
 def test_queue_wait_shows_when_max_concurrency_is_one() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +153,56 @@ def test_the_same_task_run_again_is_remembered_once_and_nothing_empty_is(tmp_pat
     assert len(summaries) == 1 and summaries[0].startswith(summarize(newest, "") + " | Answer: "), summaries
     assert memory.remember([("summary", summarize("-", "")), ("summary", "Task: "), ("fact", " . ")]) == []
     assert len(memory.all()) == 2
+
+
+def test_recall_is_a_span_of_the_planning_and_not_overhead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19, finding 3: recall has its own span, inside planning; its time is not framework overhead."""
+    team = Team(config(tmp_path))
+    team.run("Remember that backups run at 02:00.")
+    real = recall.recall_context
+
+    def slow(config: TeamConfig, task: str) -> list[recall.Memory]:
+        time.sleep(0.3)
+        return real(config, task)
+
+    monkeypatch.setattr(recall, "recall_context", slow)
+    result = team.run("When do the backups run?")
+    assert result.trace is not None and any(n.startswith("recalled") for n in result.notes)
+    [span] = [s for s in result.trace.spans if s.kind == "recall"]
+    assert span.parent == "planning@0" and span.seconds >= 0.3 and span.attrs["memories"] >= 1
+    timings = result.timings
+    assert timings.recall_s == pytest.approx(span.seconds)
+    assert timings.planning_s >= span.seconds
+    assert timings.overhead_s < 0.15, timings
+
+
+def test_a_new_process_recalls_without_opening_chroma_yet_sees_every_write(tmp_path: Path) -> None:
+    """Issue 19, finding 3: recall read from the copy saved at each write, not through chromadb (about 1 s
+    of imports per run); a write that bypassed the copy makes recall read Chroma again."""
+    Team(config(tmp_path)).run("Remember that the staging database is called heron.")
+    team_file = demo_team_file(tmp_path)
+    script = (
+        "import sys, json\n"
+        "from tessera.config import load_team\n"
+        "from tessera.memory.recall import recall_context\n"
+        f"found = recall_context(load_team({str(team_file)!r}), 'Which staging database?')\n"
+        "print(json.dumps(['chromadb' in sys.modules, [m.text for m in found]]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    imported, texts = json.loads(proc.stdout)
+    assert "The staging database is called heron." in texts
+    assert not imported
+
+    other = LongTermMemory.for_team(config(tmp_path))  # a writer that does not update the copy
+    other._collection.add(
+        ids=["x1"],
+        documents=["The staging database moved to egret."],
+        embeddings=[[1.0]],
+        metadatas=[{"kind": "fact", "scope": "team:mem", "created_at": time.time(), "thread": ""}],
+    )
+    recall._TEAMS.clear()
+    found = recall.recall_context(config(tmp_path), "Which staging database?")
+    assert "The staging database moved to egret." in [m.text for m in found]
