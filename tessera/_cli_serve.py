@@ -54,6 +54,16 @@ def is_loopback(host: str) -> bool:
     show_default=True,
     help="Team mode: refuse requests that passed this many team servers (508).",
 )
+@click.option(
+    "--mcp",
+    "mcp_transport",
+    is_flag=False,
+    flag_value="stdio",
+    default=None,
+    type=click.Choice(["stdio", "http"]),
+    help="Serve the team over MCP as the tool run_task: on stdio (--mcp), or streamable HTTP at "
+    "http://HOST:PORT/mcp (--mcp http). Needs tessera[mcp].",
+)
 def serve(
     team_file: Path,
     model_name: str | None,
@@ -63,13 +73,18 @@ def serve(
     max_body_kb: int,
     max_concurrency: int,
     max_hops: int,
+    mcp_transport: str | None,
 ) -> None:
     """Serve a team's model (--model NAME), or the whole team, over an OpenAI-compatible HTTP API.
 
     It listens on loopback unless --host says otherwise; any other address needs --api-key-env.
     Endpoints: POST /v1/chat/completions, GET /v1/models, GET /health. Ctrl-C or SIGTERM stops it.
+    With --mcp, the team is an MCP server instead (the same key rule over HTTP).
     """
     from tessera.errors import UserError
+
+    if mcp_transport is not None and model_name is not None:
+        raise UserError("--mcp serves the whole team as the tool run_task; leave out --model")
 
     api_key = None
     if api_key_env is not None:
@@ -86,6 +101,17 @@ def serve(
 
     team = Team(load_team_file(team_file, runnable=True))
     try:
+        if mcp_transport is not None:
+            from tessera.mcp.server import serve_mcp
+
+            return serve_mcp(
+                team,
+                mcp_transport,
+                host=host,
+                port=port,
+                api_key=api_key,
+                max_concurrency=max_concurrency,
+            )
         if model_name is not None:
             team.pool.load(model_name)  # unknown names fail here; weights are loaded before the first request
         options = ServeOptions(api_key, max_body_kb * 1024, max_concurrency, max_hops)

@@ -8,7 +8,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -58,16 +58,25 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def _server(app: Any) -> _Server:
+def _server(app: Any, lifespan: Literal["on", "off"] = "off") -> _Server:
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan="off"
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan=lifespan
     )
     return _Server(config)
 
 
-def serve(app: Any, sock: socket.socket, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve ``app`` on ``sock`` (see :func:`bind`) until SIGINT or SIGTERM; ``on_ready(url)`` first."""
-    server = _server(app)
+def serve(
+    app: Any,
+    sock: socket.socket,
+    on_ready: Callable[[str], None] | None = None,
+    *,
+    lifespan: Literal["on", "off"] = "off",
+) -> None:
+    """Serve ``app`` on ``sock`` (see :func:`bind`) until SIGINT or SIGTERM; ``on_ready(url)`` first.
+
+    ``lifespan="on"`` runs the app's startup and shutdown (an MCP app starts its session manager there).
+    """
+    server = _server(app, lifespan)
     if on_ready is not None:
         on_ready(url_of(sock))  # the socket listens already: early clients wait in its backlog
     server.run(sockets=[sock])
@@ -76,10 +85,10 @@ def serve(app: Any, sock: socket.socket, on_ready: Callable[[str], None] | None 
 class RunningServer:
     """A server on a background thread; ``url`` is its ``/v1`` base URL. Stop it with :meth:`stop`."""
 
-    def __init__(self, app: Any, sock: socket.socket) -> None:
+    def __init__(self, app: Any, sock: socket.socket, lifespan: Literal["on", "off"] = "off") -> None:
         self.url = url_of(sock)
         self.app = app
-        self._server = _server(app)
+        self._server = _server(app, lifespan)
         self._sock = sock
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="tessera-serve", daemon=True
@@ -99,6 +108,8 @@ class RunningServer:
         self.stop()
 
 
-def start_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+def start_server(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["on", "off"] = "off"
+) -> RunningServer:
     """Serve ``app`` on a background thread (``port=0``: a free port); returns at once."""
-    return RunningServer(app, bind(host, port))
+    return RunningServer(app, bind(host, port), lifespan)
