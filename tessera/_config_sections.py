@@ -109,12 +109,30 @@ class TtsConfig(_Section):
     output_dir: Path | None = Field(None, description="Default: <state_dir>/outputs.")
 
 
+class AsrConfig(_Section):
+    """The ``asr`` tool: speech to text with faster-whisper (``pip install "tessera[asr]"``)."""
+
+    model: str = Field(
+        "Systran/faster-whisper-base",
+        description="Hub id of a CTranslate2 Whisper model, or a local folder holding one.",
+    )
+    language: str | None = Field(
+        None, pattern=r"^[a-z]{2,3}$", description="Spoken language, e.g. en; None: detected per file."
+    )
+    beam_size: int = Field(5, ge=1, le=20, description="Beam search width (1: greedy, fastest).")
+    compute_type: str = Field(
+        "int8", description="CTranslate2 compute type: int8, int8_float32, float32, float16, ..."
+    )
+    threads: int = Field(2, ge=1, le=256, description="CPU threads for one transcription.")
+
+
 class ToolsConfig(_Section):
     """Settings of the built-in tools."""
 
     python: SandboxConfig = Field(default_factory=lambda: SandboxConfig())
     ocr: OcrConfig = Field(default_factory=lambda: OcrConfig())
     tts: TtsConfig = Field(default_factory=lambda: TtsConfig())
+    asr: AsrConfig = Field(default_factory=lambda: AsrConfig())
 
 
 class RuntimeConfig(_Section):

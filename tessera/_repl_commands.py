@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tessera._repl_view import plan_tree, trace_view
+from tessera._repl_voice import listen, set_speak
 
 if TYPE_CHECKING:
     from tessera.repl import Chat
@@ -193,6 +194,8 @@ COMMANDS: dict[str, Command] = {
     "memory": Command(show_memory, "/memory", "what the team remembers long-term"),
     "approve": Command(set_approve, "/approve on|off", "ask before each plan runs"),
     "model": Command(set_model, "/model [NAME]", "talk to one model directly; alone: back to the team"),
+    "listen": Command(listen, "/listen FILE", "transcribe an audio file and send it as the next turn"),
+    "speak": Command(set_speak, "/speak on|off", "say each answer into a WAV file (tools.tts)"),
     "save": Command(save, "/save FILE", "the conversation as markdown"),
     "reset": Command(reset, "/reset", "start a new conversation (a new thread)"),
     "exit": Command(leave, "/exit", "leave (or Ctrl-D)"),

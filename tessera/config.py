@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tessera._config_sections import (
     _NAME,
+    AsrConfig,
     DistributedConfig,
     McpConfig,
     McpServerConfig,
@@ -39,6 +40,7 @@ from tessera.errors import ConfigError
 
 __all__ = [
     "AnswerConfig",
+    "AsrConfig",
     "DistributedConfig",
     "OcrConfig",
     "SandboxConfig",
@@ -302,6 +304,9 @@ def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:
     embedder = config.memory.embedder
     if embedder and (embedder.startswith((".", "~")) or (base_dir / embedder).exists()):  # a local path
         config.memory.embedder = str((base_dir / Path(embedder).expanduser()).resolve())
+    asr = config.tools.asr
+    if asr.model.startswith((".", "~")) or (base_dir / asr.model).is_dir():  # a local folder
+        asr.model = str((base_dir / Path(asr.model).expanduser()).resolve())
     for server in config.mcp.servers.values():
         if server.command is not None:
             server.cwd = (base_dir / (server.cwd or Path()).expanduser()).resolve()

