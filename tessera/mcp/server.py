@@ -15,6 +15,7 @@ protection accepts only loopback ``Host`` headers.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import TYPE_CHECKING, Any
 
 from tessera._output import write_line
@@ -112,6 +113,9 @@ def serve_mcp(
             f"--host {host}: listening beyond loopback needs an API key (--api-key-env VAR); refused"
         )
     server = create_mcp_server(team, host=host, loopback=loopback)
+    for handler in logging.getLogger().handlers:  # FastMCP's handler; libraries log DEBUG records to it
+        handler.setLevel(max(handler.level, logging.WARNING))
+    logging.getLogger("mcp.server.streamable_http").addFilter(_not_a_client_leaving)
     name = team.config.name
     if transport == "stdio":
         import anyio
@@ -142,3 +146,11 @@ def _loopback(host: str) -> bool:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _not_a_client_leaving(record: logging.LogRecord) -> bool:
+    """Drop the SDK's traceback for an event stream whose client disconnected (a normal end, not an error)."""
+    import anyio
+
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, anyio.ClosedResourceError | anyio.BrokenResourceError)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tessera import Team
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 from .conftest import CALC, call, mcp_team, plan
 
@@ -110,6 +110,15 @@ def test_a_server_that_dies_during_a_call_fails_the_subtask(tmp_path: Path) -> N
     out = {s.id: s for s in result.subtasks}
     assert out["s1"].status == "failed" and out["s2"].status == "done"
     assert "mcp server 'calc'" in (out["s1"].error or "") and "stopped" in (out["s1"].error or "")
+
+
+def test_the_example_team_multiplies_with_its_mcp_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESSERA_STATE_DIR", str(tmp_path))
+    done = run_cli("run", "--team", str(REPO / "examples" / "mcp" / "team.yaml"), "Multiply 1234 by 5678.")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "The result is 7006652."
 
 
 def _assert_gone(pid: int) -> None:

@@ -71,8 +71,8 @@ def test_an_sdk_client_over_stdio_lists_run_task_calls_it_and_gets_the_answer(tm
 
 @contextmanager
 def _http_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    out = tmp_path / "serve.out"
-    with out.open("wb") as stdout:
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -88,7 +88,7 @@ def _http_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None) 
                 *args,
             ],
             stdout=stdout,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             cwd=REPO,
             env={**os.environ, "TESSERA_STATE_DIR": str(tmp_path / "state"), **(env or {})},
         )
@@ -100,6 +100,8 @@ def _http_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None) 
         yield match.group(1).replace("0.0.0.0", "127.0.0.1")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
+        log = err.read_text()  # a request log line each, and no SDK traceback when a client leaves
+        assert "tessera serve: POST /mcp 200" in log and "Traceback" not in log and "ERROR" not in log, log
     finally:
         if proc.poll() is None:
             proc.kill()
