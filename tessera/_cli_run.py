@@ -13,10 +13,11 @@ import click
 from tessera._cli_common import echo
 
 if TYPE_CHECKING:
+    from tessera.config import TeamConfig
     from tessera.events import Event
     from tessera.types import Approval, Plan, RunResult, SubtaskResult
 
-__all__ = ["approver", "finish", "follow", "read_plan"]
+__all__ = ["approver", "checked_plan", "finish", "follow", "read_plan", "resume_hint"]
 
 
 def _echo_token(token: str) -> None:
@@ -68,11 +69,7 @@ def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> No
         echo(json.dumps(result.to_json(), indent=2))
     elif result.status == "awaiting_approval" and result.plan is not None:
         echo(json.dumps(result.plan.model_dump(mode="json"), indent=2), err=True)
-        echo(
-            f"plan awaits approval: tessera resume {result.thread_id}"
-            " --accept | --reject REASON | --edit FILE",
-            err=True,
-        )
+        echo(resume_hint(result.thread_id), err=True)
     else:
         timings = result.timings
         echo(
@@ -90,39 +87,85 @@ def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> No
         sys.exit(code)
 
 
-def approver(yes: bool, as_json: bool) -> Callable[[Plan], Approval] | None:
-    """Accept everything with --yes; ask on a terminal; otherwise None (the run pauses)."""
+def resume_hint(thread_id: str | None) -> str:
+    """How to decide later on the plan a paused run waits on."""
+    return f"plan awaits approval: tessera resume {thread_id} --accept | --reject REASON | --edit FILE"
+
+
+def approver(
+    yes: bool, as_json: bool, config: TeamConfig | None = None, thread_id: str | None = None
+) -> Callable[[Plan], Approval] | None:
+    """Accept everything with --yes; ask on a terminal; otherwise None (the run pauses).
+
+    On a terminal, an edit that cannot run (bad JSON, or a plan ``config``'s team cannot run) is shown with
+    its problem and the question is asked again, reopening the edited text; leaving the question (Ctrl-C,
+    Ctrl-D) says how to resume ``thread_id``.
+    """
     from tessera.types import Approval
 
     if yes:
         return lambda plan: Approval.accept()
     if as_json or not sys.stdin.isatty():
         return None
-    return _ask_about_plan
+    return lambda plan: _ask_about_plan(plan, config, thread_id)
 
 
-def _ask_about_plan(plan: Plan) -> Approval:
+def _ask_about_plan(plan: Plan, config: TeamConfig | None, thread_id: str | None) -> Approval:
+    from tessera.errors import UserError
     from tessera.types import Approval
 
     echo("Proposed plan:", err=True)
     for sub in plan.subtasks:
         after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
         echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
-    choice = click.prompt(
-        "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
-    )
-    if choice == "a":
-        return Approval.accept()
-    if choice == "r":
-        return Approval.reject(click.prompt("reason", default="", err=True))
-    text = click.edit(json.dumps(plan.model_dump(mode="json"), indent=2), extension=".json")
-    if text is None:
-        return Approval.accept()
-    return Approval.edit(_parse_plan(text, "the edited plan"))
+    proposed = text = json.dumps(plan.model_dump(mode="json"), indent=2)
+    try:
+        while True:
+            choice = click.prompt(
+                "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
+            )
+            if choice == "a":
+                return Approval.accept()
+            if choice == "r":
+                return Approval.reject(click.prompt("reason", default="", err=True))
+            try:
+                edited = click.edit(text, extension=".json")
+            except click.ClickException as exc:  # no usable editor
+                echo(exc.format_message(), err=True)
+                continue
+            if edited is None and text == proposed:
+                return Approval.accept()
+            text = text if edited is None else edited
+            try:
+                return Approval.edit(checked_plan(text, "the edited plan", config))
+            except UserError as exc:
+                echo(f"{exc}\n(e edits it again; a runs the proposed plan)", err=True)
+    except click.Abort:
+        if thread_id is not None:
+            echo("", err=True)
+            echo(resume_hint(thread_id), err=True)
+        raise
 
 
 def read_plan(path: Path) -> Plan:
     return _parse_plan(path.read_text(encoding="utf-8"), str(path))
+
+
+def checked_plan(text: str, where: str, config: TeamConfig | None) -> Plan:
+    """The plan in ``text``, checked as a run would check it (against ``config``'s team when given).
+
+    Raises :class:`~tessera.errors.UserError` with one line: the first JSON problem, or every reason the
+    team cannot run the plan.
+    """
+    from tessera.agents.planner import validate_plan
+    from tessera.errors import UserError
+
+    plan = _parse_plan(text, where)
+    if config is not None:
+        problems = validate_plan(plan, config.specialists, config.planner.max_subtasks)
+        if problems:
+            raise UserError(f"{where} cannot run: " + "; ".join(problems))
+    return plan
 
 
 def _parse_plan(text: str, where: str) -> Plan:

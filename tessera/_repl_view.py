@@ -33,6 +33,8 @@ STATE_STYLES = {
     "failed": "bold red",
     "skipped": "magenta",
     "cancelled": "yellow",
+    "rejected": "magenta",
+    "not run": "dim",
 }
 INSTRUCTION_CHARS = 64
 
@@ -89,6 +91,11 @@ class RunView:
                 self.plan = event.result.plan
             for sub in event.result.subtasks:
                 self.states[sub.id] = _finished(sub, self.states.get(sub.id))
+            if event.result.status != "awaiting_approval":  # the run is over: what never ran says so
+                left = "rejected" if event.result.status == "rejected" else "not run"
+                for state in self.states.values():
+                    if state.status == "queued":
+                        state.status = left
 
     def cancel(self) -> None:
         """Ctrl-C: what was queued or running is now cancelled."""

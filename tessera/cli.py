@@ -156,7 +156,7 @@ def run(
     team = Team(load_team_file(team_file, runnable=True))
     if team.config.planner.approve and thread_id is None:
         thread_id = uuid.uuid4().hex[:12]  # so that a paused run can be resumed from another process
-    approve = approver(yes, as_json)
+    approve = approver(yes, as_json, team.config, thread_id)
     if audio is not None or speak is not None:
         return run_voice(team, task, audio, speak, thread_id=thread_id, approve=approve, as_json=as_json)
     assert task is not None
@@ -211,7 +211,7 @@ def resume(
     elif edited is not None:
         approval = Approval.edit(read_plan(edited))
     team = Team(load_team_file(team_file, runnable=True))
-    approve = approver(yes, as_json)
+    approve = approver(yes, as_json, team.config, thread_id)
     if as_json:
         result = team.resume(thread_id, approval, approve=approve)
     else:

@@ -28,7 +28,7 @@ from rich.text import Text
 
 from tessera._async import iterate_sync
 from tessera._cli_common import output_stream
-from tessera._cli_run import read_plan
+from tessera._cli_run import checked_plan
 from tessera._repl_commands import run_command
 from tessera._repl_view import RunView, StreamedReply, plan_tree
 from tessera._repl_voice import speak_answer
@@ -264,10 +264,12 @@ class Chat:
         self.transcript.append(Turn(text, result.text, self.model))
 
     def decide(self, plan: Plan) -> Approval:
-        """Show ``plan`` and ask: accept, edit (in $EDITOR, or as one line of JSON) or reject."""
-        from tessera.agents.planner import validate_plan
+        """Show ``plan`` and ask: accept, edit (in $EDITOR, or as one line of JSON) or reject.
 
+        An edit that cannot run is shown with its problem, and editing again reopens it, not the proposal.
+        """
         self.console.print(plan_tree(plan, label="proposed plan"))
+        text = json.dumps(plan.model_dump(mode="json"), indent=2)
         while True:
             choice = self.question("[a]ccept, [e]dit or [r]eject? [a] ").lower() or "a"
             if choice in ("a", "accept"):
@@ -276,16 +278,14 @@ class Chat:
                 return Approval.reject(self.question("reason: "))
             if choice not in ("e", "edit"):
                 continue
+            text = self._edit(text)
             try:
-                edited = self._edit(plan)
+                edited = checked_plan(text, "the edited plan", self.config)
             except UserError as exc:
                 self.console.print(Text(str(exc), "red"))
                 continue
-            problems = validate_plan(edited, self.config.specialists, self.config.planner.max_subtasks)
-            if not problems:
-                self.console.print(plan_tree(edited, label="edited plan"))
-                return Approval.edit(edited)
-            self.console.print(Text("the edited plan cannot run: " + "; ".join(problems), "red"))
+            self.console.print(plan_tree(edited, label="edited plan"))
+            return Approval.edit(edited)
 
     def question(self, text: str) -> str:
         """One line from the terminal, in raw mode: Ctrl-C is a key there, so it always cancels."""
@@ -293,16 +293,17 @@ class Chat:
 
         return prompt(text).strip()
 
-    def _edit(self, plan: Plan) -> Plan:
+    def _edit(self, text: str) -> str:
+        """``text`` (a plan's JSON) after the user edited it."""
         path = self.config.resolved_state_dir / f"plan-{self.thread}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(plan.model_dump(mode="json"), indent=2), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         try:
             click.edit(filename=str(path), extension=".json")
         except click.ClickException as exc:  # no usable editor: take the plan inline
             self.console.print(Text(f"{exc.format_message()}; paste the plan as one line of JSON", "dim"))
             path.write_text(self.question("plan: "), encoding="utf-8")
-        return read_plan(path)
+        return path.read_text(encoding="utf-8")
 
     def _live(self, renderable: Any) -> Live | None:
         if not self.console.is_terminal:

@@ -30,10 +30,10 @@ TASK = "Write a haiku about tea. Then count its words."
 class Screen:
     """A REPL in a pseudo-terminal: send keys, wait for text to appear in what it printed since last time."""
 
-    def __init__(self, team: Path, env: dict[str, str], *args: str) -> None:
+    def __init__(self, team: Path, env: dict[str, str], *args: str, command: str = "chat") -> None:
         self.child = pexpect.spawn(
             sys.executable,
-            ["-m", "tessera.cli", "chat", "--team", str(team), *args],
+            ["-m", "tessera.cli", command, "--team", str(team), *args],
             cwd=str(REPO),
             env=env,
             dimensions=(50, 160),
@@ -101,6 +101,11 @@ def team(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
+    return terminal_env(tmp_path)
+
+
+def terminal_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a command in the pty: a terminal, no editor, this checkout on the path."""
     clean = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TESSERA_TEAM", "EDITOR", "VISUAL")}
     return {
         **clean,
@@ -249,6 +254,44 @@ def test_plan_approval_accept_edit_reject(team: Path, env: dict[str, str]) -> No
         screen.child.sendcontrol("c")
         assert "s2 general  cancelled" in screen.wait("cancelled: the run was stopped")
         screen.wait(PROMPT)
+    finally:
+        screen.close()
+
+
+FIXING_EDITOR = """import pathlib, sys
+path = pathlib.Path(sys.argv[-1])
+text = path.read_text()
+if "nobody" in text:  # the second edit fixes the first one's mistake
+    text = text.replace("nobody", "general")
+else:  # the first edit changes the poem and names a specialist the team does not have
+    text = text.replace("haiku", "limerick").replace('"general"', '"nobody"')
+path.write_text(text)
+"""
+
+
+def fixing_editor(tmp_path: Path) -> str:
+    """An $EDITOR whose first edit cannot run and whose second edit (of the first's text) fixes it."""
+    script = tmp_path / "editor.py"
+    script.write_text(FIXING_EDITOR, encoding="utf-8")
+    return f"{sys.executable} {script}"
+
+
+def test_an_edit_that_cannot_run_is_reopened_with_the_edits(
+    team: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 19, finding 6: asked again after a bad edit, editing reopens the edit, not the proposal."""
+    screen = Screen(team, {**env, "EDITOR": fixing_editor(tmp_path)})
+    try:
+        screen.wait(PROMPT)
+        screen.ask("/approve on", "plan approval on")
+        screen.child.send(TASK + "\r")
+        screen.wait("[r]eject?")
+        screen.child.send("e\r")
+        screen.wait("the edited plan cannot run: s2: unknown specialist 'nobody'")
+        screen.wait("[r]eject?")
+        screen.child.send("e\r")
+        out = screen.wait(" · total ") + screen.wait(PROMPT)
+        assert "edited plan" in out and "did: Write a limerick about tea." in out, out
     finally:
         screen.close()
 

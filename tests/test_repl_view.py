@@ -51,3 +51,28 @@ def test_unrouted_runs_show_no_routing_lines() -> None:
         timings=Timings(total_s=1, planning_s=0.1, overhead_s=0.01),
     )
     assert routing_lines(result).plain == ""
+
+
+def test_a_rejected_plan_shows_its_subtasks_as_rejected_not_queued() -> None:
+    """Issue 19, finding 6: once the user rejected the plan, no subtask is left looking queued."""
+    from tessera._repl_view import RunView, plan_tree
+    from tessera.events import Done, PlanReady
+    from tessera.types import Plan, RunResult, Timings
+
+    plan = Plan.model_validate(
+        {
+            "subtasks": [
+                {"id": "s1", "specialist": "poet", "instruction": "Write a haiku."},
+                {"id": "s2", "specialist": "general", "instruction": "Count it.", "depends_on": ["s1"]},
+            ]
+        }
+    )
+    view = RunView("task")
+    view.apply(PlanReady(plan=plan, replans=0, fallback=False))
+    assert {s.status for s in view.states.values()} == {"queued"}
+    timings = Timings(total_s=1, planning_s=0.1, overhead_s=0.01)
+    view.apply(Done(result=RunResult(answer="", plan=plan, subtasks=[], timings=timings, status="rejected")))
+    console = Console(record=True, width=120, color_system=None)
+    console.print(plan_tree(plan, view.states))
+    text = console.export_text()
+    assert "s1 poet  rejected" in text and "s2 general  rejected" in text and "queued" not in text, text

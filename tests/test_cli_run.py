@@ -1,0 +1,79 @@
+"""``tessera run`` on a terminal, through pexpect: asking about a plan, and live progress."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli, write_team
+from tests.test_repl import TASK, Screen, fixing_editor, terminal_env
+
+pexpect = pytest.importorskip("pexpect", reason="the terminal tests drive a pty: pip install pexpect")
+
+
+@pytest.fixture
+def approving(tmp_path: Path) -> Path:
+    """The chat tests' team, asking before each plan runs."""
+    models = {
+        "planner": {"backend": "function", "callable": "tests.repl_fakes:planner"},
+        "worker": {"backend": "function", "callable": "tests.repl_fakes:worker"},
+    }
+    return write_team(
+        tmp_path / "team.yaml",
+        models,
+        name="repl",
+        planner={"model": "planner", "approve": True},
+        specialists={
+            "general": {"description": "Answers questions and does anything else.", "model": "worker"},
+            "poet": {"description": "Writes poems, haiku and verse.", "model": "worker"},
+        },
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return terminal_env(tmp_path)
+
+
+def ended(screen: Screen) -> tuple[str, int]:
+    """Everything the command printed after the last wait, and its exit code."""
+    screen.child.expect(pexpect.EOF, timeout=30)
+    screen.raw += screen.child.before or ""
+    screen.child.close()
+    return screen.text()[screen.pos :], screen.child.exitstatus
+
+
+def test_an_edit_that_cannot_run_is_asked_about_again_with_the_edits_kept(
+    approving: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 19, finding 6: a bad edit no longer ends the run (exit 2, no thread id); editing again
+    reopens what was edited."""
+    screen = Screen(approving, {**env, "EDITOR": fixing_editor(tmp_path)}, TASK, command="run")
+    try:
+        screen.wait("accept, edit or reject?")
+        screen.child.send("e\r")
+        screen.wait("the edited plan cannot run: s2: unknown specialist 'nobody'")
+        screen.wait("accept, edit or reject?")
+        screen.child.send("e\r")
+        out, code = ended(screen)
+        assert code == 0 and "did: Write a limerick about tea." in out, out
+        assert "note: plan edited by the user" in out, out
+    finally:
+        screen.close()
+
+
+def test_leaving_the_plan_question_says_how_to_resume(approving: Path, env: dict[str, str]) -> None:
+    """Issue 19, finding 6: the run stops at the question, and says which thread to resume."""
+    screen = Screen(approving, env, TASK, command="run")
+    try:
+        screen.wait("accept, edit or reject?")
+        screen.child.sendeof()
+        out, code = ended(screen)
+    finally:
+        screen.close()
+    found = re.search(r"plan awaits approval: tessera resume (\w+) --accept", out)
+    assert code == 130 and found, out
+    resumed = run_cli("resume", "--team", str(approving), found.group(1), "--accept", env=env)
+    assert resumed.returncode == 0 and "did: Write a haiku about tea." in resumed.stdout, resumed.stderr
