@@ -31,6 +31,8 @@ README = (REPO / "README.md").read_text()
         config.RoutingConfig,
         config.MemoryConfig,
         config.RuntimeConfig,
+        config.McpConfig,
+        config.McpServerConfig,
     ],
     ids=lambda c: c.__name__,
 )
