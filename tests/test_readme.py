@@ -27,6 +27,7 @@ README = (REPO / "README.md").read_text()
         config.SandboxConfig,
         config.OcrConfig,
         config.TtsConfig,
+        config.AsrConfig,
         config.SpecialistConfig,
         config.RoutingConfig,
         config.MemoryConfig,
