@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-pytest.importorskip("mcp", reason='the MCP tests need the mcp SDK: pip install "tessera[mcp]"')
+NO_SDK = 'the MCP tests need the mcp SDK: pip install "tessera[mcp]"'
 
 HERE = Path(__file__).resolve().parent
 CALC = [sys.executable, str(HERE / "calc_server.py")]

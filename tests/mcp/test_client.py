@@ -12,9 +12,10 @@ import pytest
 from tessera import Team
 from tests.conftest import REPO, run_cli
 
-from .conftest import CALC, call, mcp_team, plan
+from .conftest import CALC, NO_SDK, call, mcp_team, plan
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("mcp", reason=NO_SDK)
 
 
 def test_a_specialist_calls_a_stdio_server_tool_and_only_the_tools_it_names(tmp_path: Path) -> None:

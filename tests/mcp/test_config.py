@@ -10,7 +10,7 @@ from tessera.config import TeamConfig
 from tessera.errors import ConfigError
 from tests.conftest import run_cli
 
-from .conftest import CALC, mcp_team
+from .conftest import CALC, NO_SDK, mcp_team
 
 
 def _problems(servers: dict[str, object], specialists: dict[str, list[str]]) -> list[str]:
@@ -48,6 +48,7 @@ def test_bad_mcp_entries_are_one_line_each() -> None:
 
 @pytest.mark.slow
 def test_validate_names_the_file_and_field_and_exits_2(tmp_path: Path) -> None:
+    pytest.importorskip("mcp", reason=NO_SDK)
     good = mcp_team(
         tmp_path / "good.yaml", {"calc": {"command": CALC[0], "args": CALC[1:]}}, {"a": ["calc/multiply"]}
     )
