@@ -192,6 +192,8 @@ def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
         rules.append(f"Reading the text of an image or scan goes to {reader}.")
     if speaker:
         rules.append(f"Saying something aloud goes to {speaker}.")
+    if listener := kinds.get("tool:asr"):
+        rules.append(f"Transcribing a recording (a wav, flac, mp3 or ogg file) goes to {listener}.")
     if not shots and not rules:
         return ""
     lines = [*rules, "", "Examples:"] if rules else ["Examples:"]

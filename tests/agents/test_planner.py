@@ -99,6 +99,17 @@ def test_examples_use_the_teams_own_specialists() -> None:
     assert "Examples:" not in str(planner_messages("t", team, max_subtasks=3, examples=False)[0].content)
 
 
+def test_a_team_with_an_asr_tool_agent_is_told_where_recordings_go() -> None:
+    team = {
+        "chat": SpecialistConfig(description="Talks.", model="m"),
+        "ears": SpecialistConfig(description="Hears.", kind="tool", tool="asr"),
+    }
+    system = str(planner_messages("t", team, max_subtasks=3)[0].content)
+    assert "Transcribing a recording (a wav, flac, mp3 or ogg file) goes to ears." in system
+    del team["ears"]
+    assert "Transcribing" not in str(planner_messages("t", team, max_subtasks=3)[0].content)
+
+
 @pytest.mark.parametrize(
     ("task", "single"),
     [
