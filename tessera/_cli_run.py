@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from tessera._cli_common import echo
+from tessera._cli_common import echo, output_stream
+from tessera._progress import LiveLine
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -25,24 +27,40 @@ def _echo_token(token: str) -> None:
 
 
 def follow(events: Iterator[Event]) -> RunResult:
-    """Print the answer as it streams (stdout) and a line per finished subtask (stderr)."""
+    """Print the answer as it streams (stdout) and a line per finished subtask (stderr).
+
+    On a terminal, a status line under those lines shows what runs now (see :mod:`tessera._cli_live`).
+    """
+    from tessera._cli_live import RunLine, live_wanted
     from tessera.events import AnswerToken, Done, PlanReady, Replan, SubtaskFinished
 
     result = None
     streamed = False
-    for event in events:
-        if isinstance(event, PlanReady):
-            steps = ", ".join(f"{s.id}:{s.specialist}" for s in event.plan.subtasks)
-            echo(f"  plan: {steps}" + (" (fallback)" if event.fallback else ""), err=True)
-        elif isinstance(event, SubtaskFinished):
-            echo(_subtask_line(event.result), err=True)
-        elif isinstance(event, Replan):
-            echo(f"  replan {event.replans}: {event.reason}", err=True)
-        elif isinstance(event, AnswerToken):
-            streamed = streamed or bool(event.text)
-            _echo_token(event.text)
-        elif isinstance(event, Done):
-            result = event.result
+    stderr = output_stream(err=True) or sys.stderr
+    live = RunLine(stderr) if live_wanted(output_stream() or sys.stdout, stderr) else None
+    try:
+        for event in events:
+            line = None
+            if isinstance(event, PlanReady):
+                steps = ", ".join(f"{s.id}:{s.specialist}" for s in event.plan.subtasks)
+                line = f"  plan: {steps}" + (" (fallback)" if event.fallback else "")
+            elif isinstance(event, SubtaskFinished):
+                line = _subtask_line(event.result)
+            elif isinstance(event, Replan):
+                line = f"  replan {event.replans}: {event.reason}"
+            if live is not None:
+                live.apply(event)
+            if line is not None:
+                with live.line.hidden() if live is not None else nullcontext():
+                    echo(line, err=True)
+            elif isinstance(event, AnswerToken):
+                streamed = streamed or bool(event.text)
+                _echo_token(event.text)
+            elif isinstance(event, Done):
+                result = event.result
+    finally:
+        if live is not None:
+            live.stop()
     assert result is not None
     if result.answer and not streamed:  # a run read back from its checkpoint streams nothing
         _echo_token(result.answer)
@@ -80,6 +98,7 @@ def finish(result: RunResult, as_json: bool, *, checkpointed: bool = True) -> No
         summary = result.failure_summary()
         if summary:
             echo(f"  {summary}", err=True)
+    if not as_json:  # whatever the outcome: why a plan fell back, what was recalled, ...
         for note in result.notes:
             echo(f"  note: {note}", err=True)
     code = EXIT_CODES.get(result.status, 0)
@@ -111,40 +130,53 @@ def approver(
 
 
 def _ask_about_plan(plan: Plan, config: TeamConfig | None, thread_id: str | None) -> Approval:
-    from tessera.errors import UserError
-    from tessera.types import Approval
+    live = LiveLine.current  # off the screen while the question is on it
+    with live.hidden() if live is not None else nullcontext(), _resume_hint_on_abort(thread_id):
+        echo("Proposed plan:", err=True)
+        for sub in plan.subtasks:
+            after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
+            echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
+        text = json.dumps(plan.model_dump(mode="json"), indent=2)
+        return _ask(text, text, config)
 
-    echo("Proposed plan:", err=True)
-    for sub in plan.subtasks:
-        after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
-        echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
-    proposed = text = json.dumps(plan.model_dump(mode="json"), indent=2)
+
+@contextmanager
+def _resume_hint_on_abort(thread_id: str | None) -> Iterator[None]:
+    """Leaving the plan question (Ctrl-D) says how to decide on the plan later."""
     try:
-        while True:
-            choice = click.prompt(
-                "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
-            )
-            if choice == "a":
-                return Approval.accept()
-            if choice == "r":
-                return Approval.reject(click.prompt("reason", default="", err=True))
-            try:
-                edited = click.edit(text, extension=".json")
-            except click.ClickException as exc:  # no usable editor
-                echo(exc.format_message(), err=True)
-                continue
-            if edited is None and text == proposed:
-                return Approval.accept()
-            text = text if edited is None else edited
-            try:
-                return Approval.edit(checked_plan(text, "the edited plan", config))
-            except UserError as exc:
-                echo(f"{exc}\n(e edits it again; a runs the proposed plan)", err=True)
+        yield
     except click.Abort:
         if thread_id is not None:
             echo("", err=True)
             echo(resume_hint(thread_id), err=True)
         raise
+
+
+def _ask(text: str, proposed: str, config: TeamConfig | None) -> Approval:
+    """Accept, reject or edit until an edit can run; editing again reopens the last edit."""
+    from tessera.errors import UserError
+    from tessera.types import Approval
+
+    while True:
+        choice = click.prompt(
+            "accept, edit or reject?", type=click.Choice(["a", "e", "r"]), default="a", err=True
+        )
+        if choice == "a":
+            return Approval.accept()
+        if choice == "r":
+            return Approval.reject(click.prompt("reason", default="", err=True))
+        try:
+            edited = click.edit(text, extension=".json")
+        except click.ClickException as exc:  # no usable editor
+            echo(exc.format_message(), err=True)
+            continue
+        if edited is None and text == proposed:
+            return Approval.accept()
+        text = text if edited is None else edited
+        try:
+            return Approval.edit(checked_plan(text, "the edited plan", config))
+        except UserError as exc:
+            echo(f"{exc}\n(e edits it again; a runs the proposed plan)", err=True)
 
 
 def read_plan(path: Path) -> Plan:

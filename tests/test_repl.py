@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,18 +85,24 @@ class Screen:
 
 @pytest.fixture
 def team(tmp_path: Path) -> Path:
+    return repl_team(tmp_path / "team.yaml")
+
+
+def repl_team(path: Path, worker: str = "tests.repl_fakes:worker", **sections: Any) -> Path:
+    """The demo planner and two specialists on ``worker``; ``sections`` go into the team file."""
     models = {
         "planner": {"backend": "function", "callable": "tests.repl_fakes:planner"},
-        "worker": {"backend": "function", "callable": "tests.repl_fakes:worker"},
+        "worker": {"backend": "function", "callable": worker},
     }
     return write_team(
-        tmp_path / "team.yaml",
+        path,
         models,
         name="repl",
         specialists={
             "general": {"description": "Answers questions and does anything else.", "model": "worker"},
             "poet": {"description": "Writes poems, haiku and verse.", "model": "worker"},
         },
+        **sections,
     )
 
 
