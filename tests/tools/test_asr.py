@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,15 @@ def test_models_pull_fetches_the_asr_model_of_a_team_that_uses_it(whisper: Path,
         tmp_path / "plain.yaml", {"m": {"backend": "function", "callable": "tests.fakes:echo"}}
     )
     assert "asr" not in run_cli("models", "pull", "--team", str(plain)).stdout
+
+
+def test_without_faster_whisper_it_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tessera.errors import MissingDependencyError
+
+    wav = tmp_path / "x.wav"
+    wav.write_bytes(b"RIFF")
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # import faster_whisper raises ImportError
+    with pytest.raises(MissingDependencyError, match=r'needs faster-whisper: pip install "tessera\[asr\]"'):
+        asr.transcribe(wav)
