@@ -22,9 +22,10 @@ __all__ = ["check_loadable", "loadable_problems"]
 
 def loadable_problems(config: TeamConfig) -> list[str]:
     """Every reason ``config`` cannot run, one line each, without the file prefix."""
+    from tessera._imports import import_object
     from tessera.agents.kinds import specialist_problems
     from tessera.config import FunctionModelConfig, LlamaCppModelConfig
-    from tessera.models.function import import_callable, import_object
+    from tessera.models.function import import_callable
 
     problems = specialist_problems(config)
     for name, model in config.models.items():

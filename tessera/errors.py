@@ -36,6 +36,10 @@ class ModelDownloadError(UserError):
     """A model cannot be downloaded from the hub (offline, unknown repo or file)."""
 
 
+class ImportTargetError(UserError):
+    """A ``module:attr`` path in a config cannot be imported (no such module, or no such attribute)."""
+
+
 class MissingDependencyError(UserError):
     """An optional dependency is not installed; the message says which extra to install."""
 

@@ -37,7 +37,7 @@ def check_specialists(config: TeamConfig) -> None:
 
 def specialist_problems(config: TeamConfig) -> list[str]:
     """Import ``imports``, custom kinds and ``module:attr`` tools; one line per one that fails."""
-    from tessera.models.function import import_object
+    from tessera._imports import import_object
     from tessera.tools.base import BUILTIN_TOOLS
     from tessera.tools.base import REGISTRY as TOOLS
 

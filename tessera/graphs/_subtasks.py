@@ -318,7 +318,7 @@ def _difficulty_fn(config: TeamConfig) -> Any:
     target = config.routing.difficulty
     if target is None or target == "classifier":
         return None
-    from tessera.models.function import import_object
+    from tessera._imports import import_object
 
     return import_object(target, where="routing.difficulty")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import importlib
 import inspect
 import json
 import threading
@@ -34,14 +33,15 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from tessera._async import run_sync
-from tessera.errors import AgentRunError, ModelLoadError
+from tessera._imports import import_object
+from tessera.errors import AgentRunError, ImportTargetError, ModelLoadError
 from tessera.models.base import TesseraChatModel, json_schema_of, to_openai_messages
 from tessera.trace import record_span
 
 if TYPE_CHECKING:
     from tessera.config import FunctionModelConfig
 
-__all__ = ["FunctionModel", "ScriptedModel", "import_callable", "import_object"]
+__all__ = ["FunctionModel", "ScriptedModel", "import_callable"]
 
 Reply = str | dict[str, Any] | BaseModel | AIMessage
 
@@ -268,23 +268,12 @@ class ScriptedModel(FunctionModel):
         return entry(messages, **kwargs) if callable(entry) and not isinstance(entry, BaseTool) else entry
 
 
-def import_object(spec: str, *, where: str) -> Any:
-    """Import ``module:attr``; raise :class:`ModelLoadError` naming ``where`` if it fails."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
-        raise ModelLoadError(f"{where}: cannot import module {module_name!r}: {exc}") from None
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise ModelLoadError(f"{where}: module {module_name!r} has no attribute {attr!r}")
-        target = getattr(target, part)
-    return target
-
-
 def import_callable(spec: str, *, where: str) -> Callable[..., Any]:
-    """Import ``module:attr`` and check that it is callable."""
-    target = import_object(spec, where=where)
+    """Import ``module:attr`` and check that it is callable; a :class:`ModelLoadError` if it fails."""
+    try:
+        target = import_object(spec, where=where)
+    except ImportTargetError as exc:
+        raise ModelLoadError(str(exc)) from None
     if not callable(target):
         raise ModelLoadError(f"{where}: {spec!r} is not callable")
     return target  # type: ignore[no-any-return]

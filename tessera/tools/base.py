@@ -80,7 +80,7 @@ def resolve_tool(name: str, env: ToolEnv, *, where: str) -> BaseTool:
     if name in REGISTRY:
         return REGISTRY[name]
     if ":" in name:
-        from tessera.models.function import import_object
+        from tessera._imports import import_object
 
         target: Any = import_object(name, where=where)
         if isinstance(target, BaseTool):

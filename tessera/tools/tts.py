@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.tools import BaseTool, StructuredTool
 
-from tessera.errors import AgentRunError, MissingDependencyError, UserError
+from tessera.errors import AgentRunError, ImportTargetError, MissingDependencyError, ModelLoadError, UserError
 from tessera.tools.base import ToolEnv
 
 __all__ = [
@@ -113,9 +113,12 @@ def load_engine(spec: str) -> TtsEngine:
         return EspeakEngine()
     if ":" not in spec:
         raise UserError(f"tools.tts.engine: unknown engine {spec!r} (known: espeak-ng; or module:Class)")
-    from tessera.models.function import import_object
+    from tessera._imports import import_object
 
-    target: Any = import_object(spec, where="tools.tts.engine")
+    try:
+        target: Any = import_object(spec, where="tools.tts.engine")
+    except ImportTargetError as exc:  # the engine is the tool's speech model
+        raise ModelLoadError(str(exc)) from None
     try:
         engine = target() if isinstance(target, type) else target
     except Exception as exc:  # noqa: BLE001 - any constructor failure is reported the same way
