@@ -77,9 +77,9 @@ def counter(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None =
 
 def main(out: Path) -> None:
     from tessera import Team, TeamConfig
-    from tessera._trace_chart import draw_png
-    from tessera._trace_view import timeline_text
     from tessera.models.tiny import write_bench_gguf
+    from tessera.tracing.chart import draw_png
+    from tessera.tracing.view import timeline_text
 
     gguf = write_bench_gguf(Path(tempfile.mkdtemp()) / "writer.gguf", n_ctx=1024)
     fn = {"backend": "function"}

@@ -25,11 +25,11 @@ def trace(run_file: Path, png: Path | None, width: int, as_json: bool) -> None:
 
     One row per model or endpoint, phases by letter (or colour, with --png), the critical path marked.
     """
-    from tessera._trace_view import load_trace, timeline_text
+    from tessera.tracing.view import load_trace, timeline_text
 
     found, data = load_trace(run_file)
     if png is not None:
-        from tessera._trace_chart import draw_png
+        from tessera.tracing.chart import draw_png
 
         thread = data.get("thread_id")
         draw_png(found, png, title=f"tessera run {thread}" if thread else "")

@@ -251,7 +251,7 @@ def trace_view(result: RunResult, started: float) -> RenderableType:
     parts: list[RenderableType] = [table, Text(""), lines, *([Text(""), routes] if routes.plain else [])]
     if result.trace is None:
         return Group(*parts)
-    from tessera._trace_view import timeline_text
+    from tessera.tracing.view import timeline_text
 
     return Group(*parts, Text(""), timeline_text(result.trace, width=40))
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from langgraph.types import Command, StreamMode
 
 from tessera._async import iterate_sync, run_sync
-from tessera._otel import export_run
 from tessera.agents.planner import validate_plan
 from tessera.config import TeamConfig, load_team
 from tessera.errors import UserError
@@ -30,6 +29,7 @@ from tessera.graphs.build import checkpoint_serde, graph_builder, sqlite_checkpo
 from tessera.graphs.nodes import RunContext, default_output_dir
 from tessera.graphs.state import TeamState, fresh_state, next_history
 from tessera.models.pool import ModelPool
+from tessera.tracing.otel import export_run
 from tessera.types import (
     MAX_TASK_CHARS,
     Approval,

@@ -116,7 +116,7 @@ class Timings(BaseModel):
 
 
 class Span(BaseModel):
-    """One timed piece of a run (see :mod:`tessera.trace`): epoch seconds, a chart row and free attributes."""
+    """One timed piece of a run (see :mod:`tessera.tracing`): epoch seconds, a chart row, free attributes."""
 
     kind: str
     """planning, recall, approval, queue, subtask, load, prefill, decode, tool, handoff, answer or join."""

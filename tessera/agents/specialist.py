@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from tessera.agents.base import SpecialistRun
 from tessera.agents.checks import echo_problem
-from tessera.trace import record_span
+from tessera.tracing import record_span
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -12,7 +12,7 @@ from typing import Any
 
 from tessera.agents.base import Specialist, SpecialistRun
 from tessera.tools.base import BUILTIN_TOOLS, ToolEnv, resolve_tool, tool_module
-from tessera.trace import record_span
+from tessera.tracing import record_span
 
 __all__ = ["ToolAgent"]
 

@@ -38,7 +38,7 @@ from tessera.graphs._subtasks import (
 )
 from tessera.graphs._tracing import traced_step
 from tessera.graphs.state import TeamState, conversation
-from tessera.trace import Tracer, record_span
+from tessera.tracing import Tracer, record_span
 from tessera.types import Approval, Subtask, SubtaskResult
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class RunContext:
     spans: list[tuple[float, float]] = field(default_factory=list)
     """Model and tool calls as their callers timed them (epoch seconds): not overhead."""
     tracer: Tracer = field(default_factory=Tracer)
-    """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.trace`)."""
+    """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.tracing`)."""
     early: dict[str, EarlyStart] = field(default_factory=dict)
     """Subtasks started while the plan was still streaming, by id."""
     preloaded: set[str] = field(default_factory=set)

@@ -36,7 +36,7 @@ from tessera._async import run_sync
 from tessera._imports import import_object
 from tessera.errors import AgentRunError, ImportTargetError, ModelLoadError
 from tessera.models.base import TesseraChatModel, json_schema_of, to_openai_messages
-from tessera.trace import record_span
+from tessera.tracing import record_span
 
 if TYPE_CHECKING:
     from tessera.config import FunctionModelConfig

@@ -53,7 +53,7 @@ from tessera.models._llama_tools import (
 from tessera.models._schema import fit_schema, schema_to_grammar
 from tessera.models._tool_grammar import Tools, may_be_call
 from tessera.models.base import TesseraChatModel, json_schema_of, to_openai_messages
-from tessera.trace import carry, record_span
+from tessera.tracing import carry, record_span
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

@@ -22,7 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from tessera._system import total_memory_bytes
 from tessera.errors import ModelLoadError, UserError
 from tessera.models import build_model
-from tessera.trace import carry
+from tessera.tracing import carry
 
 if TYPE_CHECKING:
     from tessera.config import ModelConfig, TeamConfig

@@ -26,7 +26,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 from tessera.errors import MissingDependencyError, ModelLoadError, UserError
 from tessera.tools.base import ToolEnv
-from tessera.trace import record_span
+from tessera.tracing import record_span
 
 if TYPE_CHECKING:
     from tessera.config import AsrConfig

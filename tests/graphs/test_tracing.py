@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tessera import Team, TeamConfig
-from tessera.trace import WORK_KINDS
+from tessera.tracing import WORK_KINDS
 from tessera.types import Approval, Plan, RunResult, Span, Trace, union_length
 
 from ..agents.test_custom import custom_team, task
@@ -101,7 +101,7 @@ def test_timings_are_read_from_the_trace() -> None:
     work = [(s.start, s.end) for s in trace.spans if s.kind in WORK_KINDS]
     assert trace.overhead_s <= timings.total_s - union_length(work, trace.started, trace.ended) + 1e-9
     assert 0 < trace.overhead_s < 0.2 * timings.total_s  # 0.5 s of naps; the rest is the framework
-    from tessera._trace_view import summary
+    from tessera.tracing.view import summary
 
     assert f"planning {planning.seconds:.3f}s  overhead {timings.overhead_s:.3f}s" in summary(trace)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from tessera.config import LlamaCppModelConfig
 from tessera.models.llama_cpp import LlamaCppChatModel
-from tessera.trace import Tracer
+from tessera.tracing import Tracer
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tessera.errors import UserError
-from tessera.trace import CONTAINER_KINDS
+from tessera.tracing import CONTAINER_KINDS
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

@@ -12,10 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 from opentelemetry.util._once import Once  # noqa: E402
 
-from tessera._otel import export_run, otel_enabled  # noqa: E402
+from tessera.tracing.otel import export_run, otel_enabled  # noqa: E402
 from tessera.types import RunResult  # noqa: E402
-
-from .graphs.conftest import plan_for, sub, team  # noqa: E402
+from tests.graphs.conftest import plan_for, sub, team  # noqa: E402
 
 
 def memory_provider() -> tuple[TracerProvider, InMemorySpanExporter]:

@@ -1,6 +1,6 @@
 """``tessera trace --png``: a run's timeline as a Gantt chart (matplotlib, Agg backend).
 
-One row per model or endpoint (see :func:`tessera._trace_view.timeline_rows`). Each step (planning, a
+One row per model or endpoint (see :func:`tessera.tracing.view.timeline_rows`). Each step (planning, a
 subtask, join, answer) is a light bar with its name; its phases are coloured bars inside it (queue wait,
 handoff gap, model load, prefill, decode, tool). The critical path's steps have a red outline and are joined
 by a red line.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tessera._trace_view import PHASES, phase, step_label, summary, timeline_rows
 from tessera.errors import MissingDependencyError
+from tessera.tracing.view import PHASES, phase, step_label, summary, timeline_rows
 
 if TYPE_CHECKING:
     from tessera.types import Trace

@@ -1,11 +1,11 @@
-"""tessera.trace: the recorder, its context, and what it derives (critical path, handoffs, overhead)."""
+"""tessera.tracing: the recorder, its context, and what it derives (critical path, handoffs, overhead)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
-from tessera.trace import Tracer, carry, critical_path, current_tracer, record_span
+from tessera.tracing import Tracer, carry, critical_path, current_tracer, record_span
 from tessera.types import Span
 
 T0 = 1_000.0
