@@ -1,7 +1,7 @@
 """Time to first token, cold vs warm, for a repeated ~1,000-token system prompt (prefix reuse).
 
 What it measures: :func:`tessera.bench._ttft.measure_ttft` on a real llama.cpp model: by default the
-26M-parameter random-weight bench model (:func:`tessera.models.tiny.write_bench_gguf`, written to a temp
+26M-parameter random-weight bench model (:func:`tessera.testing.tiny.write_bench_gguf`, written to a temp
 dir in about a second). Each repetition loads the model, makes one cold call (the first after the load,
 load time excluded) and ``--warm-calls`` warm calls with the same system prompt and a different short
 task, each after an unrelated prompt ran on the same model. Three setups alternate in one process:

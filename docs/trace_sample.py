@@ -77,7 +77,7 @@ def counter(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None =
 
 def main(out: Path) -> None:
     from tessera import Team, TeamConfig
-    from tessera.models.tiny import write_bench_gguf
+    from tessera.testing.tiny import write_bench_gguf
     from tessera.tracing.chart import draw_png
     from tessera.tracing.view import timeline_text
 

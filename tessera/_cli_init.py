@@ -20,11 +20,11 @@ state_dir: .tessera  # checkpoints, knowledge base and memory, relative to this 
 models:
   planner:  # plans by rule; for a real one:  backend: llama_cpp, path: models/qwen2.5-1.5b-instruct.gguf
     backend: function
-    callable: tessera.models.demo:planner
+    callable: tessera.testing.demo:planner
   small:  # repeats its request; for a real one:  backend: llama_cpp, repo: Qwen/Qwen2.5-0.5B-Instruct-GGUF,
     #       file: qwen2.5-0.5b-instruct-q4_k_m.gguf  (downloaded on first use)
     backend: function
-    callable: tessera.models.demo:echo
+    callable: tessera.testing.demo:echo
 
 planner:
   model: planner

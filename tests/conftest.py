@@ -21,7 +21,7 @@ os.environ.setdefault("TESSERA_QUIET", "1")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight llama GGUF with a byte-level tokenizer and a ChatML template."""
     pytest.importorskip("gguf", reason="the gguf package writes the test models: pip install gguf")
-    from tessera.models.tiny import write_tiny_gguf
+    from tessera.testing.tiny import write_tiny_gguf
 
     return write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf", seed=1)
 

@@ -255,8 +255,8 @@ def test_models_list_has_a_header_and_function_models_have_nothing_to_download()
     header, *rows = out.stdout.splitlines()
     assert header.split() == ["NAME", "BACKEND", "SIZE", "FILE", "SOURCE"]
     assert [r.split() for r in rows] == [
-        ["planner", "function", "-", "-", "tessera.models.demo:planner"],
-        ["echo", "function", "-", "-", "tessera.models.demo:echo"],
+        ["planner", "function", "-", "-", "tessera.testing.demo:planner"],
+        ["echo", "function", "-", "-", "tessera.testing.demo:echo"],
     ]
     assert "not downloaded" not in out.stdout
 
@@ -474,17 +474,17 @@ def test_the_fallback_plan_carries_the_whole_task(tmp_path: Path) -> None:
 # -- validate checks everything run would load (issue 19, finding 2) -------------------------------------
 
 
-ECHO = {"backend": "function", "callable": "tessera.models.demo:echo"}
+ECHO = {"backend": "function", "callable": "tessera.testing.demo:echo"}
 
 
 @pytest.mark.parametrize(
     ("models", "sections", "field", "problem"),
     [
         (
-            {"m": {"backend": "function", "callable": "tessera.models.demo:ehco"}},
+            {"m": {"backend": "function", "callable": "tessera.testing.demo:ehco"}},
             {},
             "models.m.callable",
-            "module 'tessera.models.demo' has no attribute 'ehco'",
+            "module 'tessera.testing.demo' has no attribute 'ehco'",
         ),
         (
             {"m": {"backend": "function", "callable": "nosuchmod_t19.fakes:fn"}},
@@ -527,8 +527,8 @@ def test_run_stops_on_a_config_error_with_exit_2_before_planning(tmp_path: Path)
     team = write_team(
         tmp_path / "team.yaml",
         {
-            "plan": {"backend": "function", "callable": "tessera.models.demo:planner"},
-            "echo": {"backend": "function", "callable": "tessera.models.demo:ehco"},
+            "plan": {"backend": "function", "callable": "tessera.testing.demo:planner"},
+            "echo": {"backend": "function", "callable": "tessera.testing.demo:ehco"},
         },
         specialists={"general": {"description": "d", "model": "echo"}},
     )

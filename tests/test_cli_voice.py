@@ -36,7 +36,7 @@ def team_file(tmp_path: Path) -> Path:
     return write_team(
         tmp_path / "team.yaml",
         {
-            "planner": {"backend": "function", "callable": "tessera.models.demo:planner"},
+            "planner": {"backend": "function", "callable": "tessera.testing.demo:planner"},
             "calc": {"backend": "function", "callable": "tests.voice_fakes:calculator"},
         },
         specialists={"calculator": {"description": "does arithmetic", "model": "calc"}},

@@ -10,7 +10,7 @@ from tessera.errors import ConfigError
 
 from .conftest import REPO, write_team
 
-FUNCTION = {"backend": "function", "callable": "tessera.models.demo:echo"}
+FUNCTION = {"backend": "function", "callable": "tessera.testing.demo:echo"}
 
 
 def problems_of(path: Path) -> list[str]:

@@ -92,7 +92,7 @@ def measure_ttft(
     generated = model_path is None
     with tempfile.TemporaryDirectory(prefix="tessera-ttft-") as tmp:
         if model_path is None:
-            from tessera.models.tiny import write_bench_gguf
+            from tessera.testing.tiny import write_bench_gguf
 
             model_path = write_bench_gguf(Path(tmp) / "bench.gguf")
         path = Path(model_path)

@@ -158,7 +158,7 @@ def run_latency_bench(
 ) -> dict[str, Any]:
     """All three modes, then TTFT cold vs warm; the JSON that ``tessera bench latency --json`` prints."""
     from tessera.bench._ttft import measure_ttft
-    from tessera.models.tiny import write_bench_gguf
+    from tessera.testing.tiny import write_bench_gguf
 
     PLAN_SECONDS[0] = plan_seconds
     with tempfile.TemporaryDirectory(prefix="tessera-bench-model-") as tmp:

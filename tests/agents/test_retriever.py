@@ -46,7 +46,7 @@ def team_with_docs(
             "name": "docs",
             "state_dir": str(tmp_path / "state"),
             "models": {
-                "planner": {"backend": "function", "callable": "tessera.models.demo:planner"},
+                "planner": {"backend": "function", "callable": "tessera.testing.demo:planner"},
                 "answerer": {"backend": "function", "callable": answerer},
             },
             "planner": {"model": "planner"},

@@ -14,7 +14,7 @@ from tessera.errors import ConfigError
 
 from ..conftest import run_cli, write_team
 
-FUNCTION = {"backend": "function", "callable": "tessera.models.demo:echo"}
+FUNCTION = {"backend": "function", "callable": "tessera.testing.demo:echo"}
 
 
 def problems(tmp_path: Path, models: dict[str, Any] | None = None, **sections: Any) -> list[str]:

@@ -129,7 +129,7 @@ def test_a_chain_step_starts_as_soon_as_its_dependency_ends() -> None:
 def test_run_json_prints_a_run_result(tmp_path: Path) -> None:
     team_file = write_team(
         tmp_path / "team.yaml",
-        {"planner": {"backend": "function", "callable": "tessera.models.demo:echo"}},
+        {"planner": {"backend": "function", "callable": "tessera.testing.demo:echo"}},
     )
     out = run_cli("run", "--team", str(team_file), "--json", "say hello")
     assert out.returncode == 0, out.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tessera.models.demo import planner as demo_planner
+from tessera.testing.demo import planner as demo_planner
 
 PLANNER_SAW: list[str] = []
 """The user message of every planning call, in order."""

@@ -19,7 +19,7 @@ from tessera.memory.store import Record, chunk_id
 from tests.conftest import REPO, run_cli, write_team
 from tests.memory.test_loaders import encrypted_copy, text_pdf
 
-DEMO = {"demo": {"backend": "function", "callable": "tessera.models.demo:planner"}}
+DEMO = {"demo": {"backend": "function", "callable": "tessera.testing.demo:planner"}}
 
 GUIDE = """# Guide
 

@@ -23,7 +23,7 @@ from tessera.memory.store import KnowledgeStore, chunk_id
 from tests.conftest import REPO, write_team
 from tests.memory.test_ingest import source
 
-DEMO = {"demo": {"backend": "function", "callable": "tessera.models.demo:planner"}}
+DEMO = {"demo": {"backend": "function", "callable": "tessera.testing.demo:planner"}}
 
 
 CORPUS_FILES = 3000

@@ -185,7 +185,7 @@ def test_for_team_takes_the_fusion_settings_and_rejects_bad_ones(tmp_path: Path,
     memory = {"embedder": str(tiny_st_model), "fusion": "convex", "dense_weight": 0.25, "fusion_depth": 7}
     team = write_team(
         tmp_path / "team.yaml",
-        {"demo": {"backend": "function", "callable": "tessera.models.demo:planner"}},
+        {"demo": {"backend": "function", "callable": "tessera.testing.demo:planner"}},
         memory={**memory, "long_term": False},
     )
     with env_restored("HF_HUB_OFFLINE"), KnowledgeBase.for_team(load_team(team)) as kb:
@@ -213,7 +213,7 @@ QUERIES = {
 def test_search_on_this_repositorys_docs_puts_the_right_file_first(tmp_path: Path) -> None:
     team = write_team(
         tmp_path / "team.yaml",
-        {"demo": {"backend": "function", "callable": "tessera.models.demo:planner"}},
+        {"demo": {"backend": "function", "callable": "tessera.testing.demo:planner"}},
         specialists={"docs": {"description": "answers from docs", "kind": "retriever"}},
     )
     out = run_cli("ingest", "README.md", "tessera", "--team", str(team), "-q", "--json")

@@ -38,7 +38,7 @@ def demo_team_file(tmp_path: Path, **memory: Any) -> Path:
             {
                 "name": "mem",
                 "state_dir": str(tmp_path / "state"),
-                "models": {"m": {"backend": "function", "callable": "tessera.models.demo:planner"}},
+                "models": {"m": {"backend": "function", "callable": "tessera.testing.demo:planner"}},
                 "planner": {"model": "m"},
                 "specialists": {"general": {"description": "does anything", "model": "m"}},
                 "memory": memory,

@@ -27,7 +27,7 @@ from tessera.memory.store import FileEntry, KnowledgeStore, Metadata, Record, ch
 from tests.conftest import REPO, run_cli, write_team
 from tests.memory.test_loaders import text_pdf
 
-DEMO = {"demo": {"backend": "function", "callable": "tessera.models.demo:planner"}}
+DEMO = {"demo": {"backend": "function", "callable": "tessera.testing.demo:planner"}}
 
 HOLDER = """
 import sys, time

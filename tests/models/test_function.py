@@ -120,7 +120,7 @@ def test_scripted_model_refuses_to_run_past_its_script() -> None:
 
 
 def test_from_config_imports_the_callable() -> None:
-    model = build_model("echo", FunctionModelConfig(backend="function", callable="tessera.models.demo:echo"))
+    model = build_model("echo", FunctionModelConfig(backend="function", callable="tessera.testing.demo:echo"))
     assert model.invoke("hello").content == "echo: hello"
 
 
@@ -128,8 +128,8 @@ def test_from_config_imports_the_callable() -> None:
     ("spec", "message"),
     [
         ("no_such_module_xyz:fn", "cannot import module 'no_such_module_xyz'"),
-        ("tessera.models.demo:nope", "has no attribute 'nope'"),
-        ("tessera.models.demo:__doc__", "is not callable"),
+        ("tessera.testing.demo:nope", "has no attribute 'nope'"),
+        ("tessera.testing.demo:__doc__", "is not callable"),
     ],
 )
 def test_bad_callable_is_a_clear_error(spec: str, message: str) -> None:

@@ -22,7 +22,7 @@ from tessera.models._tool_grammar import TOOL_CALL_OPEN, Tools, openai_tools
 from tessera.models.base import to_openai_messages
 from tessera.models.llama_cpp import LlamaCppChatModel
 from tessera.models.pool import ModelPool
-from tessera.models.tiny import CHATML_TEMPLATE
+from tessera.testing.tiny import CHATML_TEMPLATE
 from tests import fakes
 from tests.conftest import write_team
 from tests.test_real_models import default_team, pool  # noqa: F401

@@ -93,7 +93,7 @@ def test_unknown_model_names_the_choices(tiny_gguf: Path) -> None:
 
 
 def test_get_is_thread_safe_and_builds_each_model_once() -> None:
-    configs = {"f": FunctionModelConfig(backend="function", callable="tessera.models.demo:echo")}
+    configs = {"f": FunctionModelConfig(backend="function", callable="tessera.testing.demo:echo")}
     pool = ModelPool(configs)
     seen: list[object] = []
     threads = [threading.Thread(target=lambda: seen.append(pool.get("f"))) for _ in range(8)]
@@ -107,7 +107,7 @@ def test_get_is_thread_safe_and_builds_each_model_once() -> None:
 def test_status_reports_backend_and_queue(tiny_gguf: Path) -> None:
     configs = {
         "a": local(tiny_gguf),
-        "f": FunctionModelConfig(backend="function", callable="tessera.models.demo:echo"),
+        "f": FunctionModelConfig(backend="function", callable="tessera.testing.demo:echo"),
     }
     with ModelPool(configs) as pool:
         pool.load("a")

@@ -27,7 +27,7 @@ PLANNER = "You are the planner. Split the task into subtasks and return them as 
 def small_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~2.6M-parameter random model: big enough for real numerics, small enough to prefill quickly."""
     pytest.importorskip("gguf", reason="the gguf package writes the test models: pip install gguf")
-    from tessera.models.tiny import write_tiny_gguf
+    from tessera.testing.tiny import write_tiny_gguf
 
     path = tmp_path_factory.mktemp("gguf") / "small.gguf"
     return write_tiny_gguf(path, n_embd=256, n_layer=4, n_head=4, n_ff=512, seed=3)

@@ -39,7 +39,7 @@ def write_team(path: Path, data: dict[str, Any]) -> Path:
     }
     team.update(data)
     team["models"] = {
-        "planner": {"backend": "function", "callable": "tessera.models.demo:planner"},
+        "planner": {"backend": "function", "callable": "tessera.testing.demo:planner"},
         **data["models"],
     }
     path.write_text(yaml.safe_dump(team))

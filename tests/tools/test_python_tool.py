@@ -31,7 +31,7 @@ def test_the_tool_returns_a_bare_last_value(tmp_path: Path) -> None:
     config = TeamConfig.from_dict(
         {
             "name": "t",
-            "models": {"m": {"backend": "function", "callable": "tessera.models.demo:echo"}},
+            "models": {"m": {"backend": "function", "callable": "tessera.testing.demo:echo"}},
             "planner": {"model": "m"},
             "specialists": {"g": {"description": "d", "model": "m"}},
         }

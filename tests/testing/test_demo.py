@@ -12,8 +12,8 @@ from tessera import Team
 from tessera.agents.planner import PlanOutcome, make_plan, validate_plan
 from tessera.config import SpecialistConfig
 from tessera.graphs.nodes import JoinDecision
-from tessera.models.demo import Part, echo, planner, split_task
 from tessera.models.function import FunctionModel
+from tessera.testing.demo import Part, echo, planner, split_task
 
 from ..conftest import REPO, run_cli
 
@@ -126,3 +126,11 @@ def test_offline_run_from_the_shell(tmp_path: Path) -> None:
     data = json.loads(out.stdout)
     assert data["status"] == "done" and not data["notes"]
     assert [s["instruction"] for s in data["plan"]["subtasks"]] == ["Write a haiku.", "Draw a cat."]
+
+
+def test_the_old_module_path_still_names_the_demo_models() -> None:
+    """Team files written by ``tessera init`` before the move say ``tessera.models.demo:planner``."""
+    from tessera._imports import import_object
+
+    assert import_object("tessera.models.demo:planner", where="t") is planner
+    assert import_object("tessera.models.demo:echo", where="t") is echo
