@@ -3,7 +3,7 @@
 What it measures: tokens/s of generation only (no start-up, no model load) for one prompt to the
 ``stories`` model of ``configs/stories.yaml``, two ways in ONE process:
 
-* ``tessera``: :func:`tessera.models.prompt.run_prompt`, exactly what ``tessera prompt --json`` runs
+* ``tessera``: :func:`tessera.cli.prompt.run_prompt`, exactly what ``tessera prompt --json`` runs
   (langchain-core ``invoke`` -> ``LlamaCppChatModel`` -> ``Llama.create_chat_completion``);
 * ``bare``: a ``llama_cpp.Llama`` built with the same n_ctx / n_threads / n_batch, calling
   ``create_chat_completion`` with the same messages, temperature, top_p, seed and max_tokens (the
@@ -98,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     from llama_cpp import Llama
 
     from tessera._system import physical_cores
+    from tessera.cli.prompt import run_prompt
     from tessera.config import load_team
     from tessera.models.llama_cpp import LlamaCppChatModel
     from tessera.models.pool import ModelPool
-    from tessera.models.prompt import run_prompt
 
     team = load_team(TEAM_FILE)
     pool = ModelPool.from_team(team)

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tessera import Team, TeamConfig
-from tessera._repl_view import routing_lines, trace_view
+from tessera.cli.chat._view import routing_lines, trace_view
 from tests.graphs.conftest import plan_for, sub
 
 
@@ -55,7 +55,7 @@ def test_unrouted_runs_show_no_routing_lines() -> None:
 
 def test_a_rejected_plan_shows_its_subtasks_as_rejected_not_queued() -> None:
     """Issue 19, finding 6: once the user rejected the plan, no subtask is left looking queued."""
-    from tessera._repl_view import RunView, plan_tree
+    from tessera.cli.chat._view import RunView, plan_tree
     from tessera.events import Done, PlanReady
     from tessera.types import Plan, RunResult, Timings
 

@@ -55,7 +55,7 @@ def test_without_preloading_or_streaming_the_model_loads_on_first_use(tiny_gguf:
 
 
 def test_the_repl_preloads_the_planners_model(tiny_gguf: Path) -> None:
-    from tessera.repl import Chat
+    from tessera.cli.chat import Chat
 
     config = tiny_team(tiny_gguf).config.model_copy(deep=True)
     config.planner.model = "tiny"

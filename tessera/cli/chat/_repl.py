@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator, Generator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,11 +26,12 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from tessera._async import iterate_sync
-from tessera._cli_common import output_stream
-from tessera._cli_run import checked_plan
-from tessera._repl_commands import run_command
-from tessera._repl_view import RunView, StreamedReply, plan_tree
-from tessera._repl_voice import speak_answer
+from tessera.cli._common import output_stream
+from tessera.cli._run import checked_plan
+from tessera.cli.chat._commands import run_command
+from tessera.cli.chat._session import Turn, new_thread_id
+from tessera.cli.chat._view import RunView, StreamedReply, plan_tree
+from tessera.cli.chat._voice import speak_answer
 from tessera.errors import TesseraError, UserError
 from tessera.team import Team
 from tessera.types import Approval, Plan
@@ -40,20 +40,11 @@ if TYPE_CHECKING:
     from tessera.config import TeamConfig
     from tessera.events import Event
 
-__all__ = ["Chat", "Turn", "chat"]
+__all__ = ["Chat", "chat"]
 
 REFRESH_PER_SECOND = 8
 KEYS_HINT = "Enter sends, Esc-Enter (or Meta-Enter) adds a line. /help for commands, Ctrl-D to exit"
 PIPED_HINT = "reading lines from stdin (each a task or a /command); /help for commands"
-
-
-@dataclass
-class Turn:
-    """One exchange of the conversation: what the user said and who answered what."""
-
-    user: str
-    answer: str
-    by: str
 
 
 @dataclass
@@ -239,7 +230,7 @@ class Chat:
 
     def ask_model(self, text: str) -> None:
         """Send ``text`` straight to the ``/model`` model, streaming its reply."""
-        from tessera.models.prompt import run_prompt
+        from tessera.cli.prompt import run_prompt
 
         assert self.model is not None
         reply = StreamedReply()
@@ -314,10 +305,6 @@ class Chat:
 
     def close(self) -> None:
         self.team.close()
-
-
-def new_thread_id() -> str:
-    return f"chat-{uuid.uuid4().hex[:8]}"
 
 
 def chat(config: TeamConfig, thread: str | None = None) -> None:

@@ -37,7 +37,7 @@ def load_team_file(team_file: Path, *, runnable: bool = False) -> TeamConfig:
 
     config = load_team(team_file)
     if runnable:
-        from tessera._config_check import check_loadable
+        from tessera.cli._config_check import check_loadable
 
         check_loadable(config, str(team_file))
     return config

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tessera._cli_common import json_option
+from tessera.cli._common import json_option
 
 __all__ = ["trace"]
 

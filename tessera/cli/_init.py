@@ -77,11 +77,10 @@ def completion(shell: str | None) -> None:
 
     from click.shell_completion import get_completion_class
 
-    from tessera.cli import cli
-
+    root = click.get_current_context().find_root().command  # the `tessera` group, without importing it
     shell = shell or Path(os.environ.get("SHELL", "bash")).name
     completer = get_completion_class(shell)
     if completer is None:
         click.echo(f"completion: unsupported shell {shell!r} (bash, zsh or fish)", err=True)
         sys.exit(2)
-    click.echo(completer(cli, {}, "tessera", "_TESSERA_COMPLETE").source())
+    click.echo(completer(root, {}, "tessera", "_TESSERA_COMPLETE").source())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tessera._cli_common import load_team_file, team_option
+from tessera.cli._common import load_team_file, team_option
 
 __all__ = ["is_loopback", "serve"]
 

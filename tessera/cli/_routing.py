@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tessera._cli_common import json_option, load_team_file, team_option
+from tessera.cli._common import json_option, load_team_file, team_option
 
 __all__ = ["bench_routing", "routing_stats", "stats"]
 

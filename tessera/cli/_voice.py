@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tessera._cli_common import echo
+from tessera.cli._common import echo
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -145,7 +145,7 @@ def run_voice(
     Prints what ``tessera run`` prints, plus what was heard, where the speech went and the stage timings
     (``voice`` in the JSON); exits with the run's exit code.
     """
-    from tessera._cli_run import EXIT_CODES, finish, follow
+    from tessera.cli._run import EXIT_CODES, finish, follow
 
     config = team.config
     stages = Stages()

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from tessera.repl import Chat
+    from tessera.cli.chat._session import ChatSession
 
 __all__ = ["listen", "set_speak", "speak_answer"]
 
 
-def listen(chat: Chat, argument: str) -> None:
+def listen(chat: ChatSession, argument: str) -> None:
     """Transcribe the audio file, show what was heard, and send it as this turn's task (or prompt)."""
-    from tessera._cli_voice import listen as transcribe
+    from tessera.cli._voice import listen as transcribe
 
     names = shlex.split(argument)
     if len(names) != 1:
@@ -37,7 +37,7 @@ def listen(chat: Chat, argument: str) -> None:
         chat.run_task(transcript.text)
 
 
-def set_speak(chat: Chat, argument: str) -> None:
+def set_speak(chat: ChatSession, argument: str) -> None:
     """``/speak on|off``: say each answer from now on, or stop."""
     if argument not in ("on", "off"):
         state = "on" if chat.speak else "off"
@@ -47,9 +47,9 @@ def set_speak(chat: Chat, argument: str) -> None:
     chat.console.print(f"speaking answers: {argument}")
 
 
-def speak_answer(chat: Chat, answer: str) -> None:
+def speak_answer(chat: ChatSession, answer: str) -> None:
     """Say ``answer`` into a new WAV file and print where it is."""
-    from tessera._cli_voice import speak
+    from tessera.cli._voice import speak
 
     if not answer.strip():
         return

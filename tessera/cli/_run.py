@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tessera._cli_common import echo, output_stream
 from tessera._progress import LiveLine
+from tessera.cli._common import echo, output_stream
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -29,9 +29,9 @@ def _echo_token(token: str) -> None:
 def follow(events: Iterator[Event]) -> RunResult:
     """Print the answer as it streams (stdout) and a line per finished subtask (stderr).
 
-    On a terminal, a status line under those lines shows what runs now (see :mod:`tessera._cli_live`).
+    On a terminal, a status line under those lines shows what runs now (see :mod:`tessera.cli._live`).
     """
-    from tessera._cli_live import RunLine, live_wanted
+    from tessera.cli._live import RunLine, live_wanted
     from tessera.events import AnswerToken, Done, PlanReady, Replan, SubtaskFinished
 
     result = None

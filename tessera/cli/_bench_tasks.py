@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tessera._cli_common import echo, json_option, load_team_file, team_option
+from tessera.cli._common import echo, json_option, load_team_file, team_option
 
 __all__ = ["bench_tasks"]
 

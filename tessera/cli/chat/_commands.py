@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from tessera._repl_view import plan_tree, trace_view
-from tessera._repl_voice import listen, set_speak
+from tessera.cli.chat._session import new_thread_id
+from tessera.cli.chat._view import plan_tree, trace_view
+from tessera.cli.chat._voice import listen, set_speak
 
 if TYPE_CHECKING:
-    from tessera.repl import Chat
+    from tessera.cli.chat._session import ChatSession
 
 __all__ = ["COMMANDS", "run_command"]
 
@@ -24,12 +25,12 @@ __all__ = ["COMMANDS", "run_command"]
 class Command:
     """A slash command: what it runs, its argument, and one line of help."""
 
-    run: Callable[[Chat, str], None]
+    run: Callable[[ChatSession, str], None]
     usage: str
     help: str
 
 
-def run_command(chat: Chat, line: str) -> None:
+def run_command(chat: ChatSession, line: str) -> None:
     """Run one ``/command argument`` line (an unknown command gets a one-line hint)."""
     name, _, argument = line[1:].partition(" ")
     command = COMMANDS.get(name.lower())
@@ -39,11 +40,11 @@ def run_command(chat: Chat, line: str) -> None:
     command.run(chat, argument.strip())
 
 
-def _say(chat: Chat, text: str, style: str = "") -> None:
+def _say(chat: ChatSession, text: str, style: str = "") -> None:
     chat.console.print(Text(text, style))
 
 
-def show_help(chat: Chat, _: str) -> None:
+def show_help(chat: ChatSession, _: str) -> None:
     table = Table(box=None, show_header=False, pad_edge=False)
     for command in COMMANDS.values():
         table.add_row(Text(command.usage, "bold"), command.help)
@@ -51,7 +52,7 @@ def show_help(chat: Chat, _: str) -> None:
     _say(chat, "Any other line is a task for the team, on this conversation's thread.", "dim")
 
 
-def show_team(chat: Chat, _: str) -> None:
+def show_team(chat: ChatSession, _: str) -> None:
     config = chat.config
     specialists = Table("specialist", "kind", "model", "description", box=None, pad_edge=False)
     for name, spec in config.specialists.items():
@@ -70,21 +71,21 @@ def show_team(chat: Chat, _: str) -> None:
     _say(chat, f"planner: {config.planner.model}; approve plans: {'on' if config.planner.approve else 'off'}")
 
 
-def show_plan(chat: Chat, _: str) -> None:
+def show_plan(chat: ChatSession, _: str) -> None:
     if chat.last is None or chat.last.plan is None:
         _say(chat, "no plan yet: send a task first", "yellow")
         return
     chat.console.print(plan_tree(chat.last.plan, chat.last.states, label=f"plan for: {chat.last.task}"))
 
 
-def show_trace(chat: Chat, _: str) -> None:
+def show_trace(chat: ChatSession, _: str) -> None:
     if chat.last is None or chat.last.result is None:
         _say(chat, "no finished run yet: send a task first", "yellow")
         return
     chat.console.print(trace_view(chat.last.result, chat.last.started))
 
 
-def ingest_paths(chat: Chat, argument: str) -> None:
+def ingest_paths(chat: ChatSession, argument: str) -> None:
     from tessera._progress import quiet
     from tessera.memory.ingest import ingest
     from tessera.memory.knowledge import KnowledgeBase
@@ -106,7 +107,7 @@ def ingest_paths(chat: Chat, argument: str) -> None:
     _say(chat, report.summary())
 
 
-def search(chat: Chat, query: str) -> None:
+def search(chat: ChatSession, query: str) -> None:
     from tessera.memory.knowledge import KnowledgeBase
 
     if not query:
@@ -122,7 +123,7 @@ def search(chat: Chat, query: str) -> None:
         _say(chat, f"   {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
 
 
-def show_memory(chat: Chat, _: str) -> None:
+def show_memory(chat: ChatSession, _: str) -> None:
     from tessera.memory.recall import LongTermMemory
 
     items = LongTermMemory.for_team(chat.config).all()
@@ -132,7 +133,7 @@ def show_memory(chat: Chat, _: str) -> None:
         _say(chat, "no memories", "dim")
 
 
-def set_approve(chat: Chat, argument: str) -> None:
+def set_approve(chat: ChatSession, argument: str) -> None:
     if argument not in ("on", "off"):
         state = "on" if chat.config.planner.approve else "off"
         _say(chat, f"plan approval is {state}; usage: /approve on|off", "yellow")
@@ -145,7 +146,7 @@ def set_approve(chat: Chat, argument: str) -> None:
         _say(chat, f"plan approval {argument}")
 
 
-def set_model(chat: Chat, name: str) -> None:
+def set_model(chat: ChatSession, name: str) -> None:
     if not name:
         chat.model = None
         _say(chat, "back to the team: tasks go to the planner")
@@ -157,7 +158,7 @@ def set_model(chat: Chat, name: str) -> None:
     _say(chat, f"talking to {name} directly; /model alone goes back to the team")
 
 
-def save(chat: Chat, argument: str) -> None:
+def save(chat: ChatSession, argument: str) -> None:
     if not argument:
         _say(chat, "usage: /save FILE", "yellow")
         return
@@ -173,14 +174,12 @@ def save(chat: Chat, argument: str) -> None:
     _say(chat, f"saved {len(chat.transcript)} turns to {path}")
 
 
-def reset(chat: Chat, _: str) -> None:
-    from tessera.repl import new_thread_id
-
+def reset(chat: ChatSession, _: str) -> None:
     chat.thread, chat.transcript, chat.last = new_thread_id(), [], None
     _say(chat, f"new conversation: thread {chat.thread}")
 
 
-def leave(chat: Chat, _: str) -> None:
+def leave(chat: ChatSession, _: str) -> None:
     chat.done = True
 
 

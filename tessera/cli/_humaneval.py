@@ -59,9 +59,9 @@ def run_team_modes(
     team_file: Path, problems: Sequence[Problem], jobs: int, modes: dict[str, Any]
 ) -> HumanEvalReport:
     """Run ``problems`` on the team's models in the mode ``modes`` chooses (default: its coder, once)."""
-    from tessera._cli_common import load_team_file
     from tessera.bench._humaneval_modes import team_solver
     from tessera.bench.humaneval import run_humaneval
+    from tessera.cli._common import load_team_file
     from tessera.models.pool import ModelPool
 
     config = load_team_file(team_file)
@@ -84,7 +84,7 @@ def echo_generation(report: HumanEvalReport) -> None:
     summary = report.to_json()
     if "generation_s" not in summary:
         return
-    from tessera._cli_common import echo
+    from tessera.cli._common import echo
 
     by_model = ", ".join(f"{m} {s:.1f}s" for m, s in summary["generation_s_by_model"].items())
     echo(
