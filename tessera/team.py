@@ -26,7 +26,7 @@ from tessera.config import TeamConfig, load_team
 from tessera.errors import UserError
 from tessera.events import Done, Event
 from tessera.graphs.build import checkpoint_serde, graph_builder, sqlite_checkpointer
-from tessera.graphs.nodes import RunContext, default_output_dir
+from tessera.graphs.context import RunContext, default_output_dir
 from tessera.graphs.state import TeamState, fresh_state, next_history
 from tessera.models.pool import ModelPool
 from tessera.tracing.otel import export_run

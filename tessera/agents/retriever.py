@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-from pathlib import Path
 
 from tessera.agents.base import Specialist, SpecialistRun
 from tessera.agents.specialist import run_specialist
-from tessera.config import TeamConfig
-from tessera.memory.knowledge import Hit, KnowledgeBase
+from tessera.memory.knowledge import format_sources, knowledge_base
 
-__all__ = ["RETRIEVER_PROMPT", "Retriever", "format_sources", "knowledge_base"]
+__all__ = ["RETRIEVER_PROMPT", "Retriever"]
 
 RETRIEVER_PROMPT = (
     "You answer questions from the numbered sources you are given, and from nothing else. Answer in one or "
@@ -29,24 +26,8 @@ RETRIEVER_PROMPT = (
 )
 NOTHING_FOUND = "The knowledge base has nothing relevant to this question, so I cannot answer it from there."
 
-_OPEN: dict[tuple[Path, str], KnowledgeBase] = {}
-_OPEN_LOCK = threading.Lock()
 _CITED = re.compile(r"\[(\d{1,2})\]")
 _WORDS = re.compile(r"\w{2,}")
-
-
-def knowledge_base(team: TeamConfig) -> KnowledgeBase:
-    """The team's knowledge base, opened read-only once per process and shared by all subtasks."""
-    key = (team.resolved_state_dir, team.memory.collection)
-    with _OPEN_LOCK:
-        if key not in _OPEN:
-            _OPEN[key] = KnowledgeBase.for_team(team)
-        return _OPEN[key]
-
-
-def format_sources(hits: list[Hit]) -> str:
-    """The numbered sources, each with its citation line and text, for the model's prompt."""
-    return "\n\n".join(f"[{n}] {hit.citation()}\n{hit.text.strip()}" for n, hit in enumerate(hits, start=1))
 
 
 class Retriever(Specialist):

@@ -244,12 +244,10 @@ def _problem_row(outcome: Outcome) -> dict[str, Any]:
 
 def default_data_path() -> Path:
     """``$TESSERA_HUMANEVAL``, else ``shared/data/HumanEval.jsonl.gz`` beside the checkout."""
-    import tessera
-
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(tessera.__file__).resolve().parents[2] / "shared" / "data" / "HumanEval.jsonl.gz"
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "HumanEval.jsonl.gz"
 
 
 def load_problems(path: Path | None = None, *, limit: int | None = None) -> list[Problem]:

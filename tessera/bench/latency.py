@@ -117,7 +117,8 @@ def team_config(mode: str, model_path: Path, state_dir: Path, prompt_tokens: int
 
 def run_mode(mode: str, model_path: Path, prompt_tokens: int) -> dict[str, Any]:
     """One run of the task in ``mode`` on a fresh team and pool."""
-    from tessera import Team, TeamConfig
+    from tessera.config import TeamConfig
+    from tessera.team import Team
 
     with tempfile.TemporaryDirectory(prefix="tessera-bench-latency-") as tmp:
         team = Team(TeamConfig.from_dict(team_config(mode, model_path, Path(tmp) / "state", prompt_tokens)))

@@ -138,7 +138,8 @@ def team_config(policy: str, state_dir: Path) -> dict[str, Any]:
 
 def run_policy(policy: str, tasks: list[tuple[int, str, float]]) -> dict[str, Any]:
     """Run every task under ``policy``; quality, cost, and how the work spread over the tiers."""
-    from tessera import Team, TeamConfig
+    from tessera.config import TeamConfig
+    from tessera.team import Team
 
     solved, cost, escalated = 0, 0.0, 0
     first_tiers: dict[str, int] = {}

@@ -110,7 +110,7 @@ def speak(config: TeamConfig, text: str, out: Path | None = None) -> Speech:
     from dataclasses import replace
 
     from tessera.errors import UserError
-    from tessera.graphs.nodes import default_output_dir
+    from tessera.graphs.context import default_output_dir
     from tessera.tools.tts import synthesize
 
     settings = config.tools.tts

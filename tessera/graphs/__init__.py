@@ -6,7 +6,8 @@ The building blocks for a custom graph: :class:`TeamNodes` (``plan``, ``approve`
 """
 
 from tessera.graphs.build import build_graph, checkpoint_serde, graph_builder, sqlite_checkpointer
-from tessera.graphs.nodes import JoinDecision, RunContext, TeamNodes
+from tessera.graphs.context import RunContext
+from tessera.graphs.nodes import JoinDecision, TeamNodes
 from tessera.graphs.state import TeamState, fresh_state
 
 __all__ = [

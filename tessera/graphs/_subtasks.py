@@ -13,8 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tessera.agents.base import SpecialistContext
@@ -24,17 +22,17 @@ from tessera.agents.router import Router, SubtaskRecord, classify_difficulty
 from tessera.errors import UserError
 from tessera.events import SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs._tracing import traced_subtask
+from tessera.graphs.context import EarlyStart, Relay, RunContext, default_output_dir
 from tessera.mcp.client import mcp_tools
 from tessera.models.base import collect_endpoints
 from tessera.tools.base import ToolEnv, resolve_tool
-from tessera.types import Plan, Subtask, SubtaskResult, fill_references, references, union_length
+from tessera.types import Subtask, SubtaskResult, fill_references, references, union_length
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
-    from tessera.graphs.nodes import RunContext
     from tessera.models.pool import ModelPool
 
-__all__ = ["EarlyStart", "Relay", "SubtaskRunner", "default_output_dir"]
+__all__ = ["SubtaskRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -267,53 +265,6 @@ class SubtaskRunner:
         )
 
 
-class Relay:
-    """Where an early-started subtask's events go: the plan node's stream writer while planning runs, then
-    a buffer until the subtask's own ``run_subtask`` node attaches its writer (LangGraph drops what a
-    finished node writes)."""
-
-    def __init__(self, writer: Callable[[Any], None]) -> None:
-        self._writer: Callable[[Any], None] | None = writer
-        self._buffer: list[Any] = []
-
-    def __call__(self, event: Any) -> None:
-        if self._writer is None:
-            self._buffer.append(event)
-        else:
-            self._writer(event)
-
-    def detach(self) -> None:
-        """The plan node is ending: hold events from now on."""
-        self._writer = None
-
-    def attach(self, writer: Callable[[Any], None]) -> None:
-        """Send the held events, and the rest, to ``writer``."""
-        held, self._buffer = self._buffer, []
-        for event in held:
-            writer(event)
-        self._writer = writer
-
-
-@dataclass
-class EarlyStart:
-    """A subtask started while its plan was still streaming."""
-
-    subtask: Subtask
-    task: asyncio.Task[SubtaskResult]
-    relay: Relay
-
-
-def _keep_early(ctx: RunContext, plan: Plan | None) -> None:
-    """Cancel early-started subtasks that the final plan does not have exactly as they were started; hold
-    the events of the rest until their ``run_subtask`` nodes take them over."""
-    final = {s.id: s for s in plan.subtasks} if plan is not None else {}
-    for subtask_id, early in list(ctx.early.items()):
-        early.relay.detach()
-        if final.get(subtask_id) != early.subtask:
-            early.task.cancel()
-            del ctx.early[subtask_id]
-
-
 def _difficulty_fn(config: TeamConfig) -> Any:
     target = config.routing.difficulty
     if target is None or target == "classifier":
@@ -328,8 +279,3 @@ def _cost(config: TeamConfig, model: str | None, tokens: int) -> float:
     if model is None or model not in config.models:
         return 0.0
     return round(config.models[model].cost * max(tokens, 1) / 1000, 6)
-
-
-def default_output_dir(config: TeamConfig) -> Path:
-    """Where tools write files when the run does not say: ``tools.tts.output_dir`` or the state dir."""
-    return config.tools.tts.output_dir or config.resolved_state_dir / "outputs"

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tessera.graphs.context import run_context
+
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
     from tessera.types import SubtaskResult
@@ -29,8 +31,6 @@ def traced_step(kind: str) -> Callable[[F], F]:
     def wrap(method: F) -> F:
         @functools.wraps(method)
         async def node(self: Any, state: Any, config: Any) -> Any:
-            from tessera.graphs.nodes import run_context
-
             tracer = run_context(config, self.config).tracer
             if kind == "planning":
                 tracer.round = int(state.get("replans", 0))

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -29,26 +27,20 @@ from tessera.agents.planner import make_plan, validate_plan
 from tessera.agents.router import Router, RoutingHistory
 from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan
-from tessera.graphs._subtasks import (
-    EarlyStart,
-    SubtaskRunner,
-    _difficulty_fn,
-    _keep_early,
-    default_output_dir,
-)
+from tessera.graphs._subtasks import SubtaskRunner, _difficulty_fn
 from tessera.graphs._tracing import traced_step
+from tessera.graphs.context import keep_early, run_context
 from tessera.graphs.state import TeamState, conversation
-from tessera.tracing import Tracer, record_span
+from tessera.tracing import record_span
 from tessera.types import Approval, Subtask, SubtaskResult
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
     from tessera.models.pool import ModelPool
 
-__all__ = ["ANSWER_PROMPT", "JoinDecision", "RunContext", "TeamNodes", "default_output_dir", "run_context"]
+__all__ = ["ANSWER_PROMPT", "JoinDecision", "TeamNodes"]
 
 log = logging.getLogger(__name__)
-_UNCAPPED = 1 << 20
 
 ANSWER_PROMPT = (
     "You write the final answer to the user's task from the results of the subtasks below. Cover every "
@@ -63,60 +55,6 @@ class JoinDecision(BaseModel):
 
     done: bool
     reason: str = Field("", max_length=300)
-
-
-@dataclass
-class RunContext:
-    """Per-run coordination that is not state: dependency signals, the concurrency limit, call spans.
-
-    Args:
-        max_concurrency: subtasks running at once (the rest wait for a slot); None: no run-wide cap, so
-            only each model's own limit applies (a llama.cpp model runs one generation at a time).
-        stream_tokens: stream model output as ``token`` / ``answer_token`` events.
-        output_dir: where this run's tools write files.
-    """
-
-    max_concurrency: int | None
-    stream_tokens: bool = False
-    output_dir: Path | None = None
-    """Where this run's tools write files (default: ``<state_dir>/outputs``)."""
-    spans: list[tuple[float, float]] = field(default_factory=list)
-    """Model and tool calls as their callers timed them (epoch seconds): not overhead."""
-    tracer: Tracer = field(default_factory=Tracer)
-    """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.tracing`)."""
-    early: dict[str, EarlyStart] = field(default_factory=dict)
-    """Subtasks started while the plan was still streaming, by id."""
-    preloaded: set[str] = field(default_factory=set)
-    _finished: dict[str, asyncio.Future[SubtaskResult]] = field(default_factory=dict)
-    _slots: asyncio.Semaphore | None = None
-
-    def finished(self, subtask_id: str) -> asyncio.Future[SubtaskResult]:
-        """Resolves with the subtask's result when it ends (in this run or a resumed one)."""
-        if subtask_id not in self._finished:
-            self._finished[subtask_id] = asyncio.get_running_loop().create_future()
-        return self._finished[subtask_id]
-
-    def publish(self, result: SubtaskResult) -> None:
-        """Tell the subtasks waiting on ``result.id`` that it ended."""
-        future = self.finished(result.id)
-        if not future.done():
-            future.set_result(result)
-
-    @property
-    def slots(self) -> asyncio.Semaphore:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_concurrency or _UNCAPPED)
-        return self._slots
-
-
-def run_context(config: RunnableConfig | None, team: TeamConfig) -> RunContext:
-    """The run's context from the graph config (one is made if the caller did not pass one)."""
-    configurable = (config or {}).setdefault("configurable", {})
-    ctx = configurable.get("tessera_run")
-    if ctx is None:
-        ctx = configurable["tessera_run"] = RunContext(team.runtime.max_concurrency)
-    assert isinstance(ctx, RunContext)
-    return ctx
 
 
 class TeamNodes(SubtaskRunner):
@@ -166,9 +104,9 @@ class TeamNodes(SubtaskRunner):
                 fast_path=planner.fast_path and not state.get("history") and not state.get("replans"),
             )
         except BaseException:
-            _keep_early(ctx, None)
+            keep_early(ctx, None)
             raise
-        _keep_early(ctx, outcome.plan)
+        keep_early(ctx, outcome.plan)
         for subtask in outcome.plan.subtasks:
             self._preload(ctx, subtask.specialist)
         ctx.spans.append((started, time.time()))

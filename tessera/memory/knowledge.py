@@ -21,6 +21,7 @@ Two fusions, chosen by ``memory.fusion``, both weighing the dense list by ``memo
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,18 @@ if TYPE_CHECKING:
     from tessera.config import TeamConfig
     from tessera.memory.embedder import Embedder
 
-__all__ = ["Fusion", "Hit", "KnowledgeBase", "Mode", "convex", "display_source", "fuse", "rrf"]
+__all__ = [
+    "Fusion",
+    "Hit",
+    "KnowledgeBase",
+    "Mode",
+    "convex",
+    "display_source",
+    "format_sources",
+    "fuse",
+    "knowledge_base",
+    "rrf",
+]
 
 Mode = Literal["hybrid", "dense", "lexical"]
 Fusion = Literal["rrf", "convex"]
@@ -295,3 +307,21 @@ def _stamp(directory: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_ino, info.st_mtime_ns)
+
+
+_OPEN: dict[tuple[Path, str], KnowledgeBase] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def knowledge_base(team: TeamConfig) -> KnowledgeBase:
+    """The team's knowledge base, opened read-only once per process and shared by all subtasks."""
+    key = (team.resolved_state_dir, team.memory.collection)
+    with _OPEN_LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = KnowledgeBase.for_team(team)
+        return _OPEN[key]
+
+
+def format_sources(hits: list[Hit]) -> str:
+    """The numbered sources, each with its citation line and text, for the model's prompt."""
+    return "\n\n".join(f"[{n}] {hit.citation()}\n{hit.text.strip()}" for n, hit in enumerate(hits, start=1))

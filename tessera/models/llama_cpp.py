@@ -149,6 +149,16 @@ class LlamaCppChatModel(TesseraChatModel):
         """Weights + KV cache + compute buffers + prefix cache, from the GGUF header."""
         return self.info().estimate_ram_bytes(self.effective_n_ctx(), self.prefix_cache_mb * _MB)
 
+    def attach_pool(
+        self,
+        *,
+        before_load: Callable[[LlamaCppChatModel], None],
+        on_use: Callable[[LlamaCppChatModel], None],
+    ) -> None:
+        """Let a pool manage this model's memory: ``before_load`` runs just before the weights load (to
+        make room), ``on_use`` at the start of each generation (to mark the model recently used)."""
+        self._before_load, self._on_use = before_load, on_use
+
     def load(self) -> Llama:
         """Load the model now if it is not loaded; return the llama-cpp-python handle."""
         with self._load_lock:

@@ -20,7 +20,6 @@ import json
 import os
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -29,6 +28,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
+from tessera._hops import HOPS_HEADER, current_hops
 from tessera.errors import MissingDependencyError, ModelLoadError
 from tessera.models._replicas import EndpointsUnreachable, ReplicaSet
 from tessera.models.base import TesseraChatModel
@@ -36,12 +36,8 @@ from tessera.models.base import TesseraChatModel
 if TYPE_CHECKING:
     from tessera.config import OpenAIModelConfig
 
-__all__ = ["HOPS_HEADER", "EndpointsUnreachable", "OpenAIChatModel", "current_hops"]
+__all__ = ["EndpointsUnreachable", "OpenAIChatModel"]
 
-HOPS_HEADER = "X-Tessera-Hops"
-"""How many ``tessera serve --team`` servers a request has passed through."""
-current_hops: ContextVar[int] = ContextVar("tessera_hops", default=0)
-"""The hops of the request being served; requests made while serving it carry one more."""
 CONNECT_TIMEOUT_S = 5.0
 """Longest wait for a TCP connection (``timeout_s`` bounds the whole request)."""
 

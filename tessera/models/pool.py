@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeGuard
 
 from langchain_core.language_models import BaseChatModel
 
+from tessera._imports import import_object
 from tessera._system import total_memory_bytes
 from tessera.errors import ModelLoadError, UserError
 from tessera.models import build_model
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from tessera.models.llama_cpp import LlamaCppChatModel
 
 __all__ = ["ModelPool", "ModelStatus"]
+
+ENGINES: dict[str, str] = {"ray": "tessera.distributed:RayModelPool"}
+"""Pool classes for ``distributed.engine``, as ``module:Class``: a distributed engine builds on the pool,
+so the pool names it and imports it only when a team asks for it (as ``tessera.models.BACKENDS`` does)."""
 
 log = logging.getLogger(__name__)
 _MB = 1 << 20
@@ -66,13 +71,13 @@ class ModelPool:
     def from_team(cls, config: TeamConfig) -> ModelPool:
         """The pool for a team config, with its ``runtime.memory_budget_mb``.
 
-        With ``distributed.engine: ray`` it is a :class:`~tessera.distributed.RayModelPool`, whose local
-        models run as Ray actors.
+        With ``distributed.engine: ray`` it is that entry of :data:`ENGINES`, a ``RayModelPool``, whose
+        local models run as Ray actors.
         """
-        if config.distributed.engine == "ray" and cls is ModelPool:
-            from tessera.distributed import RayModelPool
-
-            return RayModelPool(config)
+        engine = ENGINES.get(config.distributed.engine)
+        if engine is not None and cls is ModelPool:
+            pool_class = import_object(engine, where="distributed.engine")
+            return pool_class(config)  # type: ignore[no-any-return]
         budget = config.runtime.memory_budget_mb
         return cls(config.models, memory_budget_bytes=budget * _MB if budget else None)
 
@@ -92,8 +97,7 @@ class ModelPool:
                 raise UserError(f"unknown model {name!r} (known: {', '.join(self.names) or 'none'})")
             model = build_model(name, config)
             if _is_local(model):
-                model._before_load = self._make_room
-                model._on_use = self._touch
+                model.attach_pool(before_load=self._make_room, on_use=self._touch)
             self._models[name] = model
             return model
 

@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from langchain_core.messages import AIMessage
 
+from tessera._hops import HOPS_HEADER, current_hops
 from tessera.events import AnswerToken, Done
-from tessera.models.openai import HOPS_HEADER, current_hops
 from tessera.serve._common import (
     ApiError,
     ChatRequest,

@@ -32,7 +32,7 @@ class KnowledgeArgs(BaseModel):
 
 
 def _search(env: ToolEnv, query: str, k: int) -> tuple[str, list[dict[str, Any]]]:
-    from tessera.agents.retriever import format_sources, knowledge_base
+    from tessera.memory.knowledge import format_sources, knowledge_base
 
     hits = knowledge_base(env.config).search(query, k)
     sources = [{"n": n, "citation": h.citation(), "source": h.source} for n, h in enumerate(hits, 1)]
