@@ -56,6 +56,17 @@ def fill_references(instruction: str, outputs: dict[str, str]) -> str:
     return _REF.sub(lambda m: outputs.get(m.group(1), m.group(0)), instruction)
 
 
+def hand_over(instruction: str, outputs: dict[str, str]) -> str:
+    """The instruction a subtask runs with its dependencies' ``outputs``: quoted ones filled in, the others
+    appended under "Input from earlier steps", so that a dependency's result always reaches it."""
+    quoted = set(references(instruction))
+    text = fill_references(instruction, outputs)
+    rest = [output for task_id, output in outputs.items() if task_id not in quoted]
+    if not rest:
+        return text
+    return text + "\n\nInput from earlier steps:\n" + "\n".join(rest)
+
+
 Status = Literal["done", "failed", "skipped"]
 
 

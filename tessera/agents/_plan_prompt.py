@@ -18,10 +18,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tessera.agents._plan_compact import compact_line
+from tessera.types import Subtask
+
 if TYPE_CHECKING:
     from tessera.config import SpecialistConfig
 
-__all__ = ["examples_for", "is_single_step", "plan_schema", "specialist_schema"]
+__all__ = ["examples_for", "is_single_step", "plan_schema", "rules_and_shots", "specialist_schema"]
 
 MAX_INSTRUCTION = 400
 """Longest instruction a grammar-bound plan may carry (characters); long inputs are quoted, not copied."""
@@ -35,7 +38,9 @@ _VERB = (
     r"(compute|calculate|write|explain|describe|read|say|speak|translate|summari[sz]e|find|search|list|"
     r"count|convert|check|tell|give|draw|answer|look up|create|make|turn|save|run)"
 )
-_AND_VERB = re.compile(rf"(,|\band\b)\s+(also\s+)?{_VERB}\b", re.IGNORECASE)
+_QUESTION = r"(what|which|who|whom|whose|where|when|why|how)"
+"""A second question after "and" or a comma: "What is 2**20, and which client …" is two steps."""
+_AND_VERB = re.compile(rf"(,|\band\b)\s+(also\s+)?{_VERB}\b|\band\s+(also\s+)?{_QUESTION}\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?]\s+[A-Z]")
 
 
@@ -107,16 +112,34 @@ def _kinds(specialists: Mapping[str, SpecialistConfig]) -> dict[str, str]:
     return found
 
 
-def _plan_json(*subtasks: tuple[str, str, list[str]]) -> str:
-    items = [
-        {"id": f"s{k}", "specialist": who, "instruction": what, "depends_on": deps}
-        for k, (who, what, deps) in enumerate(subtasks, 1)
-    ]
-    return json.dumps({"subtasks": items}, ensure_ascii=False)
-
-
 def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
-    """Worked examples that use this team's specialists, or "" when the team has none of the known kinds."""
+    """Routing rules and worked examples (JSON plans) for this team; "" if it has none of the known kinds."""
+    rules, shots = rules_and_shots(specialists)
+    if not shots and not rules:
+        return ""
+    lines = [*rules, "", "Examples:"] if rules else ["Examples:"]
+    for task, plan in shots:
+        lines += [f"Task: {task}", plan]
+    return "\n".join(lines)
+
+
+def rules_and_shots(
+    specialists: Mapping[str, SpecialistConfig], *, compact: bool = False
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Routing rules by specialist kind, and worked examples ``(task, plan)`` that use this team's names.
+
+    Plans are written in the compact format with ``compact``, else as JSON.
+    """
+
+    def _plan_json(*subtasks: tuple[str, str, list[str]]) -> str:
+        items = [
+            Subtask(id=f"s{k}", specialist=who, instruction=what, depends_on=deps)
+            for k, (who, what, deps) in enumerate(subtasks, 1)
+        ]
+        if compact:
+            return "\n".join(compact_line(item) for item in items)
+        return json.dumps({"subtasks": [item.model_dump() for item in items]}, ensure_ascii=False)
+
     kinds = _kinds(specialists)
     coder, general = kinds.get("coder"), kinds.get("general")
     reader, speaker, researcher = kinds.get("tool:ocr"), kinds.get("tool:tts"), kinds.get("retriever")
@@ -154,6 +177,17 @@ def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
                 ),
             )
         )
+    if coder and general:
+        shots.append(
+            (
+                "Compute 2**16 and 3**10 with Python, then tell me in one sentence which is larger.",
+                _plan_json(
+                    (coder, "Compute 2**16 with Python and print it.", []),
+                    (coder, "Compute 3**10 with Python and print it.", []),
+                    (general, "Which is larger, {{s1}} or {{s2}}? Answer in one sentence.", ["s1", "s2"]),
+                ),
+            )
+        )
     if researcher:
         shots.append(
             (
@@ -171,7 +205,7 @@ def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
                 ),
             )
         )
-    elif general and coder:
+    if general and coder:
         shots.append(
             (
                 "Count the words in 'a b c d', then write a haiku that uses that number.",
@@ -194,9 +228,4 @@ def examples_for(specialists: Mapping[str, SpecialistConfig]) -> str:
         rules.append(f"Saying something aloud goes to {speaker}.")
     if listener := kinds.get("tool:asr"):
         rules.append(f"Transcribing a recording (a wav, flac, mp3 or ogg file) goes to {listener}.")
-    if not shots and not rules:
-        return ""
-    lines = [*rules, "", "Examples:"] if rules else ["Examples:"]
-    for task, plan in shots:
-        lines += [f"Task: {task}", plan]
-    return "\n".join(lines)
+    return rules, shots

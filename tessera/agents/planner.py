@@ -9,6 +9,7 @@ crashes a run.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import ValidationError
 
-from tessera.agents._plan_prompt import examples_for, is_single_step, plan_schema, specialist_schema
+from tessera.agents._plan_compact import CompactScanner, compact_grammar, parse_compact
+from tessera.agents._plan_prompt import (
+    examples_for,
+    is_single_step,
+    plan_schema,
+    rules_and_shots,
+    specialist_schema,
+)
 from tessera.agents._plan_stream import PlanScanner
 from tessera.models.base import TesseraChatModel, validate_output
 from tessera.types import Plan, Subtask, references
@@ -43,8 +51,15 @@ Use as few subtasks as the task needs (at most {max_subtasks}).
 Specialists:
 {specialists}
 
-Reply with JSON:
-{{"subtasks": [{{"id": "s1", "specialist": "...", "instruction": "...", "depends_on": []}}]}}"""
+{reply}"""
+
+JSON_REPLY = """Reply with JSON:
+{"subtasks": [{"id": "s1", "specialist": "...", "instruction": "...", "depends_on": []}]}"""
+
+COMPACT_REPLY = """Reply with one line per subtask, in order: s1: <instruction> -> <specialist>
+Each instruction is one line, complete enough to do on its own. From s2 on, each line ends with the
+earlier results it needs: (needs s1), (needs s1, s2), or (needs none) to run at once, in parallel.
+It then sees those results; {{s1}} puts s1's result inside the instruction."""
 
 
 def validate_plan(plan: Plan, specialists: Mapping[str, object], max_subtasks: int) -> list[str]:
@@ -107,15 +122,31 @@ def planner_messages(
     system_prompt: str | None = None,
     context: str | None = None,
     examples: bool = True,
+    compact: bool = False,
 ) -> list[BaseMessage]:
-    """The planner's prompt: the team's specialists, worked examples that use them, then the task."""
+    """The planner's prompt: the team's specialists, worked examples that use them, then the task.
+
+    With ``compact``, the reply format and the examples are the compact plan format's.
+    """
     listing = "\n".join(f"- {name}: {spec.description}" for name, spec in specialists.items())
-    system = (system_prompt or PLANNER_PROMPT).format(specialists=listing, max_subtasks=max_subtasks)
-    shots = examples_for(specialists) if examples else ""
-    if shots:
-        system = f"{system}\n\n{shots}"
+    system = (system_prompt or PLANNER_PROMPT).format(
+        specialists=listing, max_subtasks=max_subtasks, reply=COMPACT_REPLY if compact else JSON_REPLY
+    )
     user = task if not context else f"{context}\n\nTask: {task}"
-    return [SystemMessage(content=system), HumanMessage(content=user)]
+    if not compact:
+        shots = examples_for(specialists) if examples else ""
+        if shots:
+            system = f"{system}\n\n{shots}"
+        return [SystemMessage(content=system), HumanMessage(content=user)]
+    # Compact plans have no closing bracket: worked examples as earlier turns teach the model to end
+    # its reply after the plan (text examples would have it go on to the next "Task:").
+    rules, pairs = rules_and_shots(specialists, compact=True) if examples else ([], [])
+    if rules:
+        system = f"{system}\n\n" + "\n".join(rules)
+    turns: list[BaseMessage] = []
+    for example, plan in pairs:
+        turns += [HumanMessage(content=example), AIMessage(content=plan)]
+    return [SystemMessage(content=system), *turns, HumanMessage(content=user)]
 
 
 @dataclass
@@ -159,20 +190,19 @@ async def make_plan(
     ``on_subtask``, the plan is streamed and each subtask is passed to it the moment it is complete
     (before the plan is validated: the caller decides what may start).
     """
+    compact = bool(getattr(model, "grammar_decoding", False)) and isinstance(model, TesseraChatModel)
     messages = planner_messages(
         task, specialists, max_subtasks=max_subtasks, system_prompt=system_prompt, context=context,
-        examples=examples,
+        examples=examples, compact=compact,
     )  # fmt: skip
     constrained = bool(getattr(model, "constrained_decoding", False))
     names = list(specialists)
-    if constrained and fast_path and is_single_step(task):
+    if (compact or constrained) and fast_path and is_single_step(task):
         try:
-            chosen = await model.with_structured_output(specialist_schema(names)).ainvoke(messages)
+            chosen_name = await _fast_specialist(model, messages, names, compact)
         except Exception:  # noqa: BLE001 - the full planner below still gets its chance
             pass
-        else:
-            assert isinstance(chosen, dict)
-            chosen_name = str(chosen["specialist"])  # is_single_step: the task is short, never cut here
+        else:  # is_single_step: the task is short, so it is the instruction, word for word
             plan = Plan(subtasks=[Subtask(id="s1", specialist=chosen_name, instruction=task)])
             if on_subtask is not None:
                 on_subtask(plan.subtasks[0])
@@ -181,7 +211,10 @@ async def make_plan(
     problems: list[str] = []
     for attempt in (1, 2):
         try:
-            if on_subtask is not None and isinstance(model, TesseraChatModel):
+            if compact:
+                assert isinstance(model, TesseraChatModel)
+                plan = await _compact_plan(model, messages, names, max_subtasks, on_subtask)
+            elif on_subtask is not None and isinstance(model, TesseraChatModel):
                 plan = await _streamed_plan(model, messages, on_subtask, schema)
             else:
                 plan = Plan.model_validate(await model.with_structured_output(schema).ainvoke(messages))
@@ -234,6 +267,47 @@ def normalize_plan(plan: Plan) -> Plan:
         subtasks.append(normalize_references(sub, seen))
         seen.append(sub.id)
     return plan.model_copy(update={"subtasks": subtasks})
+
+
+async def _fast_specialist(
+    model: BaseChatModel, messages: list[BaseMessage], names: list[str], compact: bool
+) -> str:
+    """The specialist for a one-step task: a one-line compact plan, or ``{"specialist": …}`` in JSON.
+
+    In the compact format the model writes the instruction before it names the specialist, which is
+    what makes it pick well; the instruction itself is dropped (the task is used word for word).
+    """
+    if compact:
+        assert isinstance(model, TesseraChatModel)
+        grammar = compact_grammar(names, 1, await asyncio.to_thread(model.output_room, messages))
+        text = "".join([piece async for piece in model.astream_grammar(messages, grammar)])
+        return parse_compact(text).subtasks[0].specialist
+    chosen = await model.with_structured_output(specialist_schema(names)).ainvoke(messages)
+    assert isinstance(chosen, dict)
+    return str(chosen["specialist"])
+
+
+async def _compact_plan(
+    model: TesseraChatModel,
+    messages: list[BaseMessage],
+    names: list[str],
+    max_subtasks: int,
+    on_subtask: Callable[[Subtask], None] | None,
+) -> Plan:
+    """A plan in the compact format, each subtask passed to ``on_subtask`` as soon as its line ends."""
+    scanner = CompactScanner()
+    seen: list[str] = []
+    room = await asyncio.to_thread(model.output_room, messages)
+    async for piece in model.astream_grammar(messages, compact_grammar(names, max_subtasks, room)):
+        for subtask in scanner.feed(piece):
+            if on_subtask is not None:
+                on_subtask(normalize_references(subtask, seen))
+            seen.append(subtask.id)
+    for subtask in scanner.finish():
+        if on_subtask is not None:
+            on_subtask(normalize_references(subtask, seen))
+        seen.append(subtask.id)
+    return normalize_plan(parse_compact(scanner.text))
 
 
 async def _streamed_plan(

@@ -26,7 +26,7 @@ from tessera.graphs.context import EarlyStart, Relay, RunContext, default_output
 from tessera.mcp.client import mcp_tools
 from tessera.models.base import collect_endpoints
 from tessera.tools.base import ToolEnv, resolve_tool
-from tessera.types import Subtask, SubtaskResult, fill_references, references, union_length
+from tessera.types import Subtask, SubtaskResult, hand_over, references, union_length
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -138,7 +138,7 @@ class SubtaskRunner:
                 )
             outputs[dep] = upstream.output
         spec = self.config.specialists[subtask.specialist]
-        instruction = fill_references(subtask.instruction, outputs)
+        instruction = hand_over(subtask.instruction, outputs)
         router = self.router
         routed = router.routed(subtask.specialist)
         score = await self._difficulty(instruction) if routed else None

@@ -82,6 +82,19 @@ class TesseraChatModel(BaseChatModel):
     """Structured output is decoded under a grammar built from the schema (not just validated after), so
     a schema can hold the output to more than pydantic checks: the planner's plan schema relies on it."""
 
+    grammar_decoding: ClassVar[bool] = False
+    """:meth:`astream_grammar` decodes free text under a GBNF grammar: the planner's compact plan format
+    relies on it."""
+
+    async def astream_grammar(self, value: LanguageModelInput, grammar: str) -> AsyncIterator[str]:
+        """Text decoded under the GBNF ``grammar``, in pieces (backends with ``grammar_decoding``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not decode under a GBNF grammar")
+        yield ""  # pragma: no cover - makes this an async generator
+
+    def output_room(self, messages: list[BaseMessage]) -> int | None:
+        """Tokens the model can still generate after ``messages``; None when the backend cannot tell."""
+        return None
+
     def _structured(self, messages: list[BaseMessage], schema: dict[str, Any], **kwargs: Any) -> AIMessage:
         """Generate JSON text for ``schema``; the returned message's content is that text."""
         raise NotImplementedError(f"{type(self).__name__} does not support structured output")

@@ -72,6 +72,7 @@ class LlamaCppChatModel(TesseraChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     constrained_decoding: ClassVar[bool] = True
+    grammar_decoding: ClassVar[bool] = True
 
     path: Path | None = None
     repo: str | None = None
@@ -473,6 +474,34 @@ class LlamaCppChatModel(TesseraChatModel):
     async def astream_structured(self, value: LanguageModelInput, schema: Any) -> AsyncIterator[str]:
         """The JSON for ``schema`` in pieces as the grammar-constrained generation produces them."""
         messages = self._convert_input(value).to_messages()
+        async for piece in self._astream_work(self._structured, messages, json_schema_of(schema)):
+            yield piece
+
+    async def astream_grammar(self, value: LanguageModelInput, grammar: str) -> AsyncIterator[str]:
+        """Text decoded under the GBNF ``grammar``, in pieces as it is generated."""
+        messages = self._convert_input(value).to_messages()
+        async for piece in self._astream_work(self._under_grammar, messages, grammar):
+            yield piece
+
+    def output_room(self, messages: list[BaseMessage]) -> int | None:
+        """Tokens left in the context after ``messages`` (loads the model)."""
+        with self._session() as llm:
+            return llm.n_ctx() - self._prompt_tokens(llm, messages)
+
+    def _under_grammar(self, messages: list[BaseMessage], grammar: str, **kwargs: Any) -> AIMessage:
+        cancel = kwargs.pop("cancel", None)
+        on_text = kwargs.pop("on_text", None)
+        params = self._params(None, kwargs)
+        tap = TokenTap(cancel=cancel, on_text=on_text) if cancel is not None or on_text else None
+        with self._session() as llm:
+            # The grammar bounds the output (a finite language); max_tokens must not cut it short.
+            params["max_tokens"] = max(1, llm.n_ctx() - self._prompt_tokens(llm, messages))
+            return self._complete(llm, messages, params, tap=tap, grammar=self._grammar(grammar))
+
+    async def _astream_work(
+        self, work_fn: Callable[..., AIMessage], messages: list[BaseMessage], spec: Any
+    ) -> AsyncIterator[str]:
+        """Run ``work_fn(messages, spec)`` in a thread; yield its text as its tap sees it, then the rest."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         cancel = threading.Event()
@@ -481,9 +510,7 @@ class LlamaCppChatModel(TesseraChatModel):
             loop.call_soon_threadsafe(pieces.put_nowait, text)
 
         work = asyncio.ensure_future(
-            asyncio.to_thread(
-                self._structured, messages, json_schema_of(schema), cancel=cancel, on_text=on_text
-            )
+            asyncio.to_thread(work_fn, messages, spec, cancel=cancel, on_text=on_text)
         )
         work.add_done_callback(lambda _: pieces.put_nowait(None))  # after the pieces queued before it
         emitted = ""

@@ -43,6 +43,14 @@ def test_dependencies_and_references_flow_through() -> None:
     assert all(s.status == "done" and s.attempts == 1 for s in result.subtasks)
 
 
+def test_a_dependency_that_is_not_quoted_still_hands_its_result_over() -> None:
+    """A small planner writes "Compute the square of the order number" after "Read the order number":
+    the dependency is listed but not quoted. The result must still reach the subtask."""
+    task = plan_for("unquoted", sub("a", "read the order"), sub("b", "square the order number", ["a"]))
+    outputs = {s.id: s.output for s in team().run(task).subtasks}
+    assert outputs["b"] == "did: square the order number\n\nInput from earlier steps:\ndid: read the order"
+
+
 def test_invalid_plan_is_repaired_once() -> None:
     calls: list[int] = []
 
