@@ -201,7 +201,7 @@ def test_for_team_takes_the_fusion_settings_and_rejects_bad_ones(tmp_path: Path,
 QUERIES = {
     "bubblewrap sandbox unprivileged uid process limit": "tessera/tools/sandbox.py",
     "read text from images and scanned PDFs with tesseract": "tessera/tools/ocr.py",
-    "espeak-ng speech synthesis to a WAV file": "tessera/tools/tts.py",
+    "a custom speech engine class that synthesizes text to a WAV file": "tessera/tools/tts.py",
     "reciprocal rank fusion of lexical and dense rankings": "tessera/memory/knowledge.py",
     "HumanEval canonical solutions pass@1": "tessera/bench/humaneval.py",
     "second writer lock on the Chroma path": "tessera/memory/_lock.py",
