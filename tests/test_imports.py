@@ -51,11 +51,7 @@ LAYERS: dict[str, int] = {
     "tessera": 10,
 }
 
-KNOWN_CYCLES: list[set[str]] = [
-    # bench/_react.py needs tasks.TaskOutcome and tasks.py starts the ReAct baseline. tasks.py is being
-    # changed by another piece of work; the fix (TaskOutcome into bench/_task_suite.py) follows it.
-    {"tessera.bench._react", "tessera.bench.tasks"},
-]
+KNOWN_CYCLES: list[set[str]] = []
 
 
 def import_graph(package: Path) -> dict[str, set[str]]:

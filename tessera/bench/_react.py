@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tessera.bench._task_suite import WAV_PATH, SuiteTask, check_answer
+from tessera.bench._task_suite import WAV_PATH, SuiteTask, TaskOutcome, check_answer
 
 if TYPE_CHECKING:
-    from tessera.bench.tasks import TaskOutcome
     from tessera.config import TeamConfig
     from tessera.models.pool import ModelPool
 
@@ -48,8 +47,6 @@ class ReactBaseline:
     def run(self, task: SuiteTask, text: str) -> TaskOutcome:
         """Run one task through the agent and judge its last message (with the WAVs its tools wrote)."""
         from langchain_core.messages import AIMessage, ToolMessage
-
-        from tessera.bench.tasks import TaskOutcome
 
         started = time.monotonic()
         try:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DOCS", "IMAGES", "SUITE", "WAV_PATH", "Check", "SuiteTask", "check_answer"]
+__all__ = ["DOCS", "IMAGES", "SUITE", "WAV_PATH", "Check", "SuiteTask", "TaskOutcome", "check_answer"]
 
 DOCS = {
     "handbook/leave.md": "# Leave\n\nEvery employee of Orvell Labs gets 27 days of paid leave a year. "
@@ -344,3 +344,21 @@ def check_answer(check: Check, answer: str, files: list[str] | None = None) -> t
         if not any(p.endswith(".wav") and Path(p).is_file() and Path(p).stat().st_size > 44 for p in paths):
             return False, "no WAV file that exists"
     return True, ""
+
+
+@dataclass
+class TaskOutcome:
+    """One task on one system."""
+
+    id: str
+    system: str
+    correct: bool
+    why: str = ""
+    seconds: float = 0.0
+    planning_s: float | None = None
+    tokens: int = 0
+    plan_first_try: bool | None = None
+    right_specialists: bool | None = None
+    specialists: list[str] = field(default_factory=list)
+    answer: str = ""
+    error: str | None = None

@@ -20,11 +20,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tessera.bench._task_suite import DOCS, IMAGES, SUITE, SuiteTask, check_answer
+from tessera.bench._task_suite import DOCS, IMAGES, SUITE, SuiteTask, TaskOutcome, check_answer
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -35,24 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["TaskOutcome", "prepare", "run_tasks_bench", "summarize"]
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-
-
-@dataclass
-class TaskOutcome:
-    """One task on one system."""
-
-    id: str
-    system: str
-    correct: bool
-    why: str = ""
-    seconds: float = 0.0
-    planning_s: float | None = None
-    tokens: int = 0
-    plan_first_try: bool | None = None
-    right_specialists: bool | None = None
-    specialists: list[str] = field(default_factory=list)
-    answer: str = ""
-    error: str | None = None
 
 
 def prepare(config: TeamConfig, workdir: Path) -> TeamConfig:
