@@ -225,6 +225,8 @@ def read_tool_calls(
     """
     text = message.content if isinstance(message.content, str) else ""
     metadata = dict(message.response_metadata)
+    if tools.choice != "none" and (fenced := _fenced_call(text, tools)) is not None:
+        text = fenced
     if tools.choice == "none" or not text or not may_be_call(text):
         if limit is not None and limit.fired:
             metadata["finish_reason"] = "length"
@@ -250,6 +252,32 @@ def read_tool_calls(
         usage_metadata=message.usage_metadata,
         response_metadata=metadata,
     )
+
+
+_FENCED = re.compile(r"^\s*```(?:json)?\s*\n?(\{.*\})\s*```\s*$", re.DOTALL)
+
+
+def _fenced_call(text: str, tools: Tools) -> str | None:
+    """The call in a reply that is only a JSON block ``{"name": <a bound tool>, "arguments": {...}}``.
+
+    Under ``tool_choice: auto`` the grammar lets a model answer in text, and Qwen2.5-Coder often writes its
+    call as a fenced JSON block instead of ``<tool_call>``; such a reply is read as the call it spells out.
+    """
+    match = _FENCED.match(text)
+    if match is None:
+        return None
+    try:
+        data = json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return None
+    names = {str(t["function"]["name"]) for t in tools.tools}
+    if (
+        not isinstance(data, dict)
+        or data.get("name") not in names
+        or not isinstance(data.get("arguments"), dict)
+    ):
+        return None
+    return json.dumps({"name": data["name"], "arguments": data["arguments"]})
 
 
 def repeat_guard(reply: AIMessage, history: list[dict[str, Any]], tools: Tools) -> Tools | None:

@@ -17,7 +17,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
 from tessera.config import SpecialistConfig, TeamConfig
-from tessera.models._llama_tools import hermes_messages, repeat_guard
+from tessera.models._llama_tools import hermes_messages, read_tool_calls, repeat_guard
 from tessera.models._tool_grammar import TOOL_CALL_OPEN, Tools, openai_tools
 from tessera.models.base import to_openai_messages
 from tessera.models.llama_cpp import LlamaCppChatModel
@@ -205,6 +205,22 @@ def test_a_call_that_repeats_one_already_answered_turns_into_an_answer() -> None
     answer_only = repeat_guard(again, history, tools)
     assert answer_only is not None and answer_only.choice == "none" and not answer_only.listed
     assert repeat_guard(other, history, tools) is None
+
+
+def test_a_reply_that_is_only_a_fenced_json_call_is_read_as_that_call() -> None:
+    """Qwen2.5-Coder often writes its call as a ```json block instead of <tool_call> under tool_choice auto."""
+    tools = Tools(openai_tools([add]))
+    fenced = AIMessage(content='```json\n{\n  "name": "add",\n  "arguments": {"a": 2, "b": 3}\n}\n```')
+    reply = read_tool_calls(fenced, "m", tools)
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("add", {"a": 2, "b": 3})]
+    for text in (
+        '```json\n{"name": "mul", "arguments": {"a": 2}}\n```',  # not a bound tool: text
+        'Call it so:\n```json\n{"name": "add", "arguments": {"a": 2, "b": 3}}\n```',  # prose around it
+        '```json\n{"name": "add", "arguments": "2, 3"}\n```',
+    ):
+        assert read_tool_calls(AIMessage(content=text), "m", tools).content == text
+    none = Tools(openai_tools([add]), choice="none")
+    assert read_tool_calls(fenced, "m", none).content == fenced.content
 
 
 class _NoTools(BaseChatModel):
