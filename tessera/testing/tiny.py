@@ -63,7 +63,7 @@ def write_tiny_gguf(
         import numpy as np
     except ImportError:
         raise MissingDependencyError(
-            "writing GGUF files needs the gguf package: pip install gguf numpy"
+            'writing GGUF files needs the gguf package: pip install "tessera[testing]"'
         ) from None
 
     out = Path(path)
