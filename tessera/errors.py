@@ -60,8 +60,21 @@ class PlanError(AgentRunError):
     """A plan failed validation."""
 
 
+class ModelUnreachable(AgentRunError):
+    """A model's endpoint did not answer: connection refused, a timeout, a 5xx. The endpoint failed, not
+    the task, so a routed subtask falls back to a local tier (see :mod:`tessera.graphs.executor`)."""
+
+
 class SpecialistError(AgentRunError):
-    """A specialist failed its subtask."""
+    """A specialist failed an attempt at its subtask: an error it returned, an empty answer, a failed check.
+
+    The subtask executor (:mod:`tessera.graphs.executor`) records one per failed attempt as the run's
+    ``failure``; escalation and fallback decide on its type, its message is the subtask's ``error``.
+    """
+
+
+class SpecialistTimeout(SpecialistError):
+    """An attempt ran past its specialist's ``timeout_s`` (or its kind's overall deadline)."""
 
 
 class SandboxViolation(AgentRunError):

@@ -30,6 +30,11 @@ class SpecialistRun:
 
     output: str = ""
     error: str | None = None
+    failure: Exception | None = None
+    """The typed failure behind ``error``: the exception an attempt raised (a model's
+    :class:`~tessera.errors.ModelUnreachable`, a :class:`~tessera.errors.SpecialistTimeout`, ...). The
+    subtask executor fills it in (a :class:`~tessera.errors.SpecialistError`) when a specialist only
+    returned ``error``; escalation and fallback decide on its type, never on the text."""
     attempts: int = 0
     tokens: int = 0
     spans: list[tuple[float, float]] = field(default_factory=list)

@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from tessera.agents.base import Specialist, SpecialistRun
 from tessera.agents.specialist import stream_reply
+from tessera.errors import SpecialistError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -200,13 +201,15 @@ class Coder(Specialist):
                 reply = await self._ask_model(model, messages, run)
             except Exception as exc:  # noqa: BLE001 - a failing model is a failed attempt, not a crash
                 run.error = f"model failed after {_attempts(number)}: {_clip(f'{type(exc).__name__}: {exc}')}"
+                run.failure = exc
                 continue
             attempt = await self._try(reply, tests, run)
             if attempt.failure is None and attempt.result is not None and attempt.code is not None:
                 run.output = attempt.result.stdout.strip() or attempt.code
-                run.error = None
+                run.error, run.failure = None, None
                 return run
             run.error = f"{attempt.label} after {_attempts(number)}: {attempt.failure}"
+            run.failure = SpecialistError(run.error)
             if attempt.code is not None and attempt.result is None:
                 break  # the sandbox itself failed: another reply cannot help
             messages = [*messages[:2], *_repair(reply, attempt)]

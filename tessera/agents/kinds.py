@@ -1,4 +1,4 @@
-"""From ``specialists.<name>.kind`` to a running specialist, with its limits (timeout, attempts).
+"""From ``specialists.<name>.kind`` to a specialist class; :mod:`tessera.graphs.executor` runs it.
 
 Kinds: ``general``, ``coder``, ``tool``, ``retriever``, a name registered with ``@tessera.specialist``, or a
 ``module:Class`` path.
@@ -6,19 +6,16 @@ Kinds: ``general``, ``coder``, ``tool``, ``retriever``, a name registered with `
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import inspect
-import time
 from typing import TYPE_CHECKING, Any
 
-from tessera.agents.base import REGISTRY, SpecialistContext, SpecialistRun, instantiate
+from tessera.agents.base import REGISTRY
 from tessera.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
 
-__all__ = ["BUILTIN_KINDS", "check_specialists", "execute", "specialist_class", "specialist_problems"]
+__all__ = ["BUILTIN_KINDS", "check_specialists", "specialist_class", "specialist_problems"]
 
 BUILTIN_KINDS = {
     "general": "tessera.agents.general:General",
@@ -87,58 +84,3 @@ def specialist_class(kind: str, *, where: str) -> type[Any]:
     if not isinstance(cls, type) or not callable(getattr(cls, "run", None)):
         raise UserError(f"{where}: {path!r} is not a class with a run(instruction) method")
     return cls
-
-
-async def execute(cls: type[Any], ctx: SpecialistContext, instruction: str) -> SpecialistRun:
-    """Run one subtask on a specialist of class ``cls`` within its ``timeout_s`` and ``max_attempts``.
-
-    Classes with ``manages_attempts = True`` (general, coder) loop over attempts themselves and get one
-    overall deadline of ``timeout_s * max_attempts``. Others get ``max_attempts`` tries of ``timeout_s``
-    each; an exception, an ``error`` or an empty output is a failed try.
-    """
-    spec = ctx.spec
-    if getattr(cls, "manages_attempts", False):
-        started = time.time()
-        try:
-            async with asyncio.timeout(spec.timeout_s * spec.max_attempts):
-                return await instantiate(cls, ctx).run(instruction)  # type: ignore[no-any-return]
-        except TimeoutError:
-            limit = spec.timeout_s * spec.max_attempts
-            return SpecialistRun(
-                error=f"timed out after {limit:g}s",
-                attempts=spec.max_attempts,
-                spans=[(started, time.time())],
-            )
-    run = SpecialistRun()
-    for attempt in range(1, spec.max_attempts + 1):
-        run.attempts = attempt
-        started = time.time()
-        try:
-            async with asyncio.timeout(spec.timeout_s):
-                one = await _call(cls, ctx, instruction)
-        except TimeoutError:
-            run.error = f"timed out after {spec.timeout_s:g}s"
-            continue
-        except Exception as exc:  # noqa: BLE001 - a failed try; the error is the subtask's
-            run.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, UserError) else str(exc)
-            continue
-        finally:
-            run.spans.append((started, time.time()))
-        if one.error is None and one.output.strip():
-            one.attempts, one.spans = attempt, [*run.spans, *one.spans]
-            one.tokens += run.tokens
-            return one
-        run.error = one.error or "empty answer"
-        run.tokens += one.tokens
-    return run
-
-
-async def _call(cls: type[Any], ctx: SpecialistContext, instruction: str) -> SpecialistRun:
-    specialist = instantiate(cls, ctx)
-    if inspect.iscoroutinefunction(specialist.run):
-        out = await specialist.run(instruction)
-    else:
-        out = await asyncio.to_thread(specialist.run, instruction)
-        if inspect.isawaitable(out):
-            out = await out
-    return out if isinstance(out, SpecialistRun) else SpecialistRun(output=str(out))

@@ -28,23 +28,31 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+from tessera.errors import ModelUnreachable, SpecialistTimeout
+
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from tessera.config import TeamConfig
 
-__all__ = ["Route", "Router", "RoutingHistory", "SubtaskRecord", "classify_difficulty", "estimate_difficulty"]
+__all__ = [
+    "FALLBACK_ON",
+    "Route",
+    "Router",
+    "RoutingHistory",
+    "SubtaskRecord",
+    "classify_difficulty",
+    "estimate_difficulty",
+]
 
 CHARS_PER_TOKEN = 4
 MIN_RUNS = 3
 """Recorded runs of a specialist at a tier before calibration trusts its success rate there."""
 GOOD_ENOUGH = 0.8
 """Success rate at which calibration starts a specialist at that tier."""
-_DOWN: dict[str, float] = {}
-"""Remote tiers in cool-off: model name -> monotonic time it may be tried again (shared by the process)."""
-_UNREACHABLE = re.compile(
-    r"time(d)? ?out|timeout|connect|unreachable|refused|\b5\d\d\b|server error|unavailable", re.IGNORECASE
-)
+FALLBACK_ON: tuple[type[Exception], ...] = (ModelUnreachable, SpecialistTimeout)
+"""Failures of a remote tier that mean its endpoint is down or slow, not that the task is too hard: the
+subtask falls back to a local tier (pydantic-ai's ``FallbackModel(fallback_on=...)``)."""
 _HARD = re.compile(
     r"\b(prove|proof|optimi[sz]e|refactor|architect|design|analy[sz]e|derive|complex|concurrent|"
     r"distributed|algorithm|debug|security|legal|compare|trade-?offs?|step[- ]by[- ]step)\b",
@@ -195,6 +203,8 @@ class Router:
         self.tiers = list(config.routing.tiers)
         self.history = history
         self.difficulty = difficulty or estimate_difficulty
+        self.down: dict[str, float] = {}
+        """Remote tiers in cool-off: model name -> monotonic time it may be tried again."""
 
     def routed(self, specialist: str) -> bool:
         """Whether ``specialist`` is routed across the tiers (no pinned model, and tiers exist)."""
@@ -241,19 +251,20 @@ class Router:
 
     def up(self, model: str) -> bool:
         """False while ``model`` (a remote tier) is in its cool-off after failing to answer."""
-        return _DOWN.get(model, 0.0) <= time.monotonic()
+        return self.down.get(model, 0.0) <= time.monotonic()
 
     def mark_down(self, model: str) -> None:
         """Take a remote tier out of routing for ``routing.cooloff_s`` seconds."""
-        _DOWN[model] = time.monotonic() + self.config.routing.cooloff_s
+        self.down[model] = time.monotonic() + self.config.routing.cooloff_s
 
     def remote(self, model: str) -> bool:
         """Whether ``model`` is reached over the network (an OpenAI-compatible endpoint)."""
         return self.config.models[model].backend == "openai"
 
-    def unreachable(self, model: str, error: str | None) -> bool:
-        """Whether ``model`` failed because its endpoint is down or slow (not because the task is hard)."""
-        return bool(error) and self.remote(model) and bool(_UNREACHABLE.search(error or ""))
+    def unreachable(self, model: str, failure: BaseException | None) -> bool:
+        """Whether ``model`` failed because its endpoint is down or slow (not because the task is hard):
+        a remote tier whose ``failure`` is one of :data:`FALLBACK_ON`."""
+        return self.remote(model) and isinstance(failure, FALLBACK_ON)
 
     def fallback(self, tried: list[str]) -> str | None:
         """The best local tier not tried yet, for work whose remote tier is down."""

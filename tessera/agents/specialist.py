@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from tessera.agents.base import SpecialistRun
 from tessera.agents.checks import echo_problem
+from tessera.errors import SpecialistError, SpecialistTimeout
 from tessera.tracing import record_span
 
 if TYPE_CHECKING:
@@ -59,18 +60,19 @@ async def run_specialist(
             async with asyncio.timeout(spec.timeout_s):  # no extra Task per attempt, unlike wait_for
                 text = await _converse(bound, list(messages), tools or [], run, on_token)
         except TimeoutError:
-            run.error = f"timed out after {spec.timeout_s:g}s"
+            run.failure = SpecialistTimeout(f"timed out after {spec.timeout_s:g}s")
+            run.error = str(run.failure)
             continue
         except Exception as exc:  # noqa: BLE001 - any failure of the model counts as a failed attempt
-            run.error = f"{type(exc).__name__}: {exc}"
+            run.error, run.failure = f"{type(exc).__name__}: {exc}", exc
             continue
         problem = echo_problem(text, system_prompt=spec.system_prompt, instruction=instruction)
         if problem is not None:
-            run.error = problem
+            run.error, run.failure = problem, SpecialistError(problem)
             if problem != "empty answer" and not any(m.content == _NOT_AN_ANSWER for m in messages):
                 messages.append(HumanMessage(content=_NOT_AN_ANSWER))  # the next attempt hears why
             continue
-        run.output, run.error = text, None
+        run.output, run.error, run.failure = text, None, None
         return run
     return run
 

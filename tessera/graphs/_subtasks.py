@@ -1,10 +1,9 @@
-"""Running one subtask: dependencies, a concurrency slot, routing and escalation, checks, early starts.
+"""Running one subtask: dependencies, a concurrency slot, the first route, events, early starts.
 
 :class:`SubtaskRunner` is the half of :class:`~tessera.graphs.nodes.TeamNodes` that runs subtasks: the
-graph's ``run_subtask`` node and the streaming planner both start subtasks through it. A routed subtask
-starts on the tier the router chooses and climbs one tier per failure (an exception, a timeout, failed
-code tests, an empty answer, output that breaks its schema, a verifier saying no), at most
-``routing.max_escalations`` times; a remote tier that does not answer falls back to the best local one.
+graph's ``run_subtask`` node and the streaming planner both start subtasks through it. The router picks
+the first tier; the attempts, timeouts, escalation and fallback are the
+:class:`~tessera.graphs.executor.SubtaskExecutor`'s.
 """
 
 from __future__ import annotations
@@ -15,17 +14,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tessera.agents.base import SpecialistContext
-from tessera.agents.checks import schema_problem, verify
-from tessera.agents.kinds import execute, specialist_class
 from tessera.agents.router import Router, SubtaskRecord, classify_difficulty
 from tessera.errors import UserError
 from tessera.events import SubtaskFinished, SubtaskStarted, Token
 from tessera.graphs._tracing import traced_subtask
-from tessera.graphs.context import EarlyStart, Relay, RunContext, default_output_dir
+from tessera.graphs.context import EarlyStart, Relay, RunContext
+from tessera.graphs.executor import SubtaskExecutor, token_cost
 from tessera.mcp.client import mcp_tools
-from tessera.models.base import collect_endpoints
-from tessera.tools.base import ToolEnv, resolve_tool
 from tessera.types import Subtask, SubtaskResult, hand_over, references, union_length
 
 if TYPE_CHECKING:
@@ -55,6 +50,7 @@ class SubtaskRunner:
     config: TeamConfig
     pool: ModelPool
     router: Router
+    executor: SubtaskExecutor
 
     async def _guarded(
         self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext, emit: Any
@@ -137,17 +133,12 @@ class SubtaskRunner:
                     error=f"dependency {dep!r} {upstream.status}",
                 )
             outputs[dep] = upstream.output
-        spec = self.config.specialists[subtask.specialist]
         instruction = hand_over(subtask.instruction, outputs)
         router = self.router
         routed = router.routed(subtask.specialist)
         score = await self._difficulty(instruction) if routed else None
         route = router.choose(subtask.specialist, instruction, len(subtask.depends_on), score)
-        tier, model_name = route.tier, route.model or spec.model
-        escalations: list[str] = []
-        tried: list[str] = []
-        cost, tokens = 0.0, 0
-        scratch: dict[str, Any] = {}  # context built on one tier (retrieved sources) is reused on the next
+        model_name = route.model or self.config.specialists[subtask.specialist].model
         async with ctx.slots, mcp_tools(self.config, subtask.specialist) as mcp:  # started per subtask
             started = time.time()
             emit(
@@ -156,49 +147,20 @@ class SubtaskRunner:
                 )
             )
             on_token = (lambda text: emit(Token(id=subtask.id, text=text))) if ctx.stream_tokens else None
-            cls = specialist_class(spec.kind, where=f"specialists.{subtask.specialist}.kind")
-            while True:
-                specialist = self._context(subtask.specialist, ctx, on_token, model_name)
-                specialist.scratch = scratch
-                specialist.tools.extend(mcp)
-                served = collect_endpoints()
-                run = await execute(cls, specialist, instruction)
-                endpoint = served[-1] if served else None  # before the checks call other models
-                if run.error is None:
-                    run.error = await self._check(subtask.specialist, instruction, run.output)
-                ctx.spans.extend(run.spans)
-                cost += _cost(self.config, model_name, run.tokens)
-                tokens += run.tokens
-                if not routed or model_name is None:
-                    break
-                await asyncio.to_thread(router.record, subtask.specialist, model_name, run.error is None)
-                tried.append(model_name)
-                if run.error is None:
-                    break
-                if router.unreachable(model_name, run.error):  # the endpoint, not the task: fall back local
-                    router.mark_down(model_name)
-                    fallback = router.fallback(tried)
-                    if fallback is None:
-                        break
-                    escalations.append(f"{model_name} -> {fallback}: down ({run.error})")
-                    tier, model_name = router.tiers.index(fallback), fallback
-                    continue
-                higher = [i for i in range(tier + 1, len(router.tiers)) if router.up(router.tiers[i])]
-                if not higher or len(escalations) >= self.config.routing.max_escalations:
-                    break
-                tier = higher[0]
-                escalations.append(f"{model_name} -> {router.tiers[tier]}: {run.error}")
-                model_name = router.tiers[tier]
+            outcome = await self.executor.run(
+                subtask.specialist, instruction, route, ctx, on_token=on_token, tools=list(mcp)
+            )
             ended = time.time()
+        run, model_name = outcome.run, outcome.model
         if routed and router.history is not None and model_name is not None:
             record = SubtaskRecord(
                 subtask.specialist,
                 route.model,
                 model_name,
-                len(escalations),
+                len(outcome.escalations),
                 run.error is None,
-                round(cost, 6),
-                _cost(self.config, router.tiers[-1], tokens),
+                round(outcome.cost, 6),
+                token_cost(self.config, router.tiers[-1], outcome.tokens),
             )
             await asyncio.to_thread(router.history.record_subtask, record)
         return SubtaskResult(
@@ -207,18 +169,18 @@ class SubtaskRunner:
             model=model_name,
             tier=model_name if routed else None,
             route=route.reason if routed else None,
-            escalations=escalations,
-            cost=round(cost, 6),
+            escalations=outcome.escalations,
+            cost=round(outcome.cost, 6),
             status="done" if run.error is None else "failed",
             output=run.output,
             attempts=run.attempts,
             started=started,
             ended=ended,
             error=None if run.error is None else failure_reason(run.error, subtask.specialist, model_name),
-            tokens=tokens,
+            tokens=outcome.tokens,
             busy_s=union_length(run.spans),
             artifacts=run.artifacts,
-            endpoint=endpoint,
+            endpoint=outcome.endpoint,
         )
 
     async def _difficulty(self, instruction: str) -> float | None:
@@ -231,39 +193,6 @@ class SubtaskRunner:
             log.warning("difficulty classifier failed (%s); using the built-in estimate", exc)
             return None
 
-    async def _check(self, name: str, instruction: str, output: str) -> str | None:
-        """Why a finished attempt's output fails its checks (schema, verifier), or None."""
-        spec = self.config.specialists[name]
-        if spec.output_schema is not None:
-            problem = schema_problem(spec.output_schema, output)
-            if problem is not None:
-                return problem
-        if spec.verifier is None:
-            return None
-        judge = self.config.specialists[spec.verifier].model or self.router.tiers[-1]
-        try:
-            verdict = await verify(self.pool.get(judge), instruction, output)
-        except Exception as exc:  # noqa: BLE001 - an unchecked output is not a wrong one
-            log.warning("verifier %s failed on %s: %s", spec.verifier, name, exc)
-            return None
-        return None if verdict.ok else f"verifier {spec.verifier} said no: {verdict.reason or 'no reason'}"
-
-    def _context(
-        self, name: str, ctx: RunContext, on_token: Any, model: str | None = None
-    ) -> SpecialistContext:
-        spec = self.config.specialists[name]
-        model = model or spec.model
-        env = ToolEnv(self.config, ctx.output_dir or default_output_dir(self.config))
-        return SpecialistContext(
-            name=name,
-            spec=spec,
-            team=self.config,
-            model=self.pool.get(model) if model else None,
-            tools=[resolve_tool(t, env, where=f"specialists.{name}.tools") for t in spec.tools],
-            output_dir=env.output_dir,
-            on_token=on_token,
-        )
-
 
 def _difficulty_fn(config: TeamConfig) -> Any:
     target = config.routing.difficulty
@@ -272,10 +201,3 @@ def _difficulty_fn(config: TeamConfig) -> Any:
     from tessera._imports import import_object
 
     return import_object(target, where="routing.difficulty")
-
-
-def _cost(config: TeamConfig, model: str | None, tokens: int) -> float:
-    """Relative cost of ``tokens`` on ``model`` (its ``cost`` per 1k tokens)."""
-    if model is None or model not in config.models:
-        return 0.0
-    return round(config.models[model].cost * max(tokens, 1) / 1000, 6)

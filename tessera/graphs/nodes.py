@@ -30,6 +30,7 @@ from tessera.events import AnswerToken, PlanReady, Replan
 from tessera.graphs._subtasks import SubtaskRunner, _difficulty_fn
 from tessera.graphs._tracing import traced_step
 from tessera.graphs.context import keep_early, run_context
+from tessera.graphs.executor import SubtaskExecutor
 from tessera.graphs.state import TeamState, conversation
 from tessera.tracing import record_span
 from tessera.types import Approval, Subtask, SubtaskResult
@@ -72,6 +73,7 @@ class TeamNodes(SubtaskRunner):
         tiers = config.routing.tiers
         history = RoutingHistory(config.resolved_state_dir / "routing.sqlite") if tiers else None
         self.router = Router(config, history, difficulty=_difficulty_fn(config))
+        self.executor = SubtaskExecutor(config, pool, self.router)
 
     @traced_step("planning")
     async def plan(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:

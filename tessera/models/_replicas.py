@@ -5,9 +5,10 @@ healthy replica with the fewest requests in flight, round-robin among equals. A 
 answer (connection error, timeout, 5xx) goes into cool-off for ``cooloff_s`` and the request moves on to
 the next one; a replica is probed (``GET <url>/models``) before its first use and when its cool-off ends.
 A busy replica (429) is only skipped for that request. A stream fails over only while it has yielded
-nothing. When every replica is down the model raises :class:`EndpointsUnreachable`, whose message
-routing recognises, so a routed subtask falls back to a local tier. A model with a single endpoint keeps
-its errors as they are (no probes, no cool-off: routing has its own).
+nothing. When every replica is down the model raises :class:`EndpointsUnreachable`, a
+:class:`~tessera.errors.ModelUnreachable`, so a routed subtask falls back to a local tier. A model with a
+single endpoint has no probes and no cool-off (routing has its own); its endpoint failing is a
+:class:`~tessera.errors.ModelUnreachable` too, with the client's error as its cause.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tessera.errors import AgentRunError
+from tessera.errors import ModelUnreachable
 from tessera.models.base import note_endpoint
 
 __all__ = ["EndpointsUnreachable", "ReplicaSet"]
@@ -31,7 +32,7 @@ PROBE_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
 
-class EndpointsUnreachable(AgentRunError):
+class EndpointsUnreachable(ModelUnreachable):
     """Every endpoint of a remote model is down or failed this request."""
 
 
@@ -216,6 +217,8 @@ class ReplicaSet:
             yield attempt
         except Exception as exc:
             if attempt.emitted or not self._skip(url, exc, errors):
+                if not self.fail_over and _unreachable(exc):
+                    raise ModelUnreachable(f"{type(exc).__name__}: {exc}") from exc
                 raise
             return
         finally:
@@ -239,10 +242,7 @@ class ReplicaSet:
         if isinstance(exc, openai.RateLimitError):
             errors[url] = "busy (HTTP 429)"
             return True
-        status = getattr(exc, "status_code", None)
-        if isinstance(exc, openai.APIConnectionError) or (
-            isinstance(exc, openai.InternalServerError) and status != 508
-        ):
+        if _unreachable(exc):
             why = f"{type(exc).__name__}: {exc}"
             errors[url] = why
             self.mark_down(url, why)
@@ -264,3 +264,13 @@ class ReplicaSet:
         if response.status_code >= 500:
             return f"health check failed: HTTP {response.status_code}"
         return None
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether ``exc`` says the endpoint did not answer: no connection, a timeout, a 5xx (not 508, a loop)."""
+    import openai
+
+    status = getattr(exc, "status_code", None)
+    return isinstance(exc, openai.APIConnectionError) or (
+        isinstance(exc, openai.InternalServerError) and status != 508
+    )

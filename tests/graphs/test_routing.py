@@ -93,8 +93,6 @@ def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tm
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from tessera.agents import router
-
     release = threading.Event()
     asked: list[str] = []
 
@@ -106,7 +104,6 @@ def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tm
         def do_GET(self) -> None:
             release.wait(30)
 
-    router._DOWN.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -148,7 +145,6 @@ def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tm
         release.set()
         server.shutdown()
         server.server_close()
-        router._DOWN.clear()
 
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
