@@ -56,10 +56,6 @@ class StructuredOutputError(AgentRunError):
     """A model's output did not validate against the requested schema, even after a retry."""
 
 
-class PlanError(AgentRunError):
-    """A plan failed validation."""
-
-
 class ModelUnreachable(AgentRunError):
     """A model's endpoint did not answer: connection refused, a timeout, a 5xx. The endpoint failed, not
     the task, so a routed subtask falls back to a local tier (see :mod:`tessera.graphs.executor`)."""
@@ -75,7 +71,3 @@ class SpecialistError(AgentRunError):
 
 class SpecialistTimeout(SpecialistError):
     """An attempt ran past its specialist's ``timeout_s`` (or its kind's overall deadline)."""
-
-
-class SandboxViolation(AgentRunError):
-    """Sandboxed code broke a limit (time, memory, processes, file system, network)."""
