@@ -145,7 +145,11 @@ class FunctionModelConfig(_ModelBase):
     """A Python callable ``fn(messages, **kw) -> str``: the seam for tests and custom integrations."""
 
     backend: Literal["function"]
-    callable: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function")
+    callable: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="module:function; leave it out for a model given in Python: Team(config, models=...).",
+    )
 
 
 ModelConfig = Annotated[

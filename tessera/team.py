@@ -13,11 +13,12 @@ import inspect
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.language_models import BaseChatModel
 from langgraph.types import Command, StreamMode
 
 from tessera._async import iterate_sync, run_sync
@@ -59,12 +60,28 @@ class Team:
 
     Args:
         config: the team config (see :meth:`from_yaml`).
+        models: chat models (any ``BaseChatModel``, such as a ``FunctionModel``) that take the place of
+            the config's ``models`` entries of the same name; the config still names every model.
         pool: the model pool to use; by default one sized by ``runtime.memory_budget_mb``.
     """
 
-    def __init__(self, config: TeamConfig, *, pool: ModelPool | None = None) -> None:
+    def __init__(
+        self,
+        config: TeamConfig,
+        *,
+        models: Mapping[str, BaseChatModel] | None = None,
+        pool: ModelPool | None = None,
+    ) -> None:
+        unknown = sorted(set(models or {}) - set(config.models))
+        if unknown:
+            known = ", ".join(sorted(config.models))
+            raise UserError(f"unknown model {unknown[0]!r} in models= (the config names: {known})")
+        if models and pool is not None:
+            raise UserError("pass either models= or pool=, not both")
         self.config = config
-        self.pool = pool or ModelPool.from_team(config)
+        self.models: dict[str, BaseChatModel] = dict(models or {})
+        """The chat models given as instances, by name (the rest are built from the config)."""
+        self.pool = pool or ModelPool.from_team(config, self.models)
         self._graph: CompiledStateGraph | None = None
         self._state_graph: StateGraph[Any] | None = None
         self._memory: Any = None  # an InMemorySaver for approval runs without a thread id
@@ -74,6 +91,14 @@ class Team:
     def from_yaml(cls, path: str | os.PathLike[str]) -> Team:
         """Load a team from its YAML file."""
         return cls(load_team(path))
+
+    def override(self, *, models: Mapping[str, BaseChatModel]) -> Team:
+        """A new team on the same config with some models swapped, for a test or an experiment.
+
+        The models given take the place of the config's entries of the same name (and of models this team
+        was given). This team and its loaded models are left as they are.
+        """
+        return Team(self.config, models={**self.models, **models})
 
     @property
     def graph(self) -> CompiledStateGraph:

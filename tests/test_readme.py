@@ -47,3 +47,11 @@ def test_readme_names_the_scripts_that_exist() -> None:
     for script in ("scripts/setup.sh", "scripts/test.sh"):
         assert script in README and (REPO / script).is_file()
     assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_model_override_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Python example of `Team(config, models=...)` and `team.override(...)` runs as written."""
+    at = README.index('team = Team(config, models={"planner"')
+    code = README[README.rindex("```python", 0, at) + len("```python") : README.index("```", at)]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    assert capsys.readouterr().out.strip() == "HELLO"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from tessera.errors import ModelUnreachable, SpecialistTimeout
+from tessera.models import is_local
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -198,8 +199,11 @@ class Router:
         config: TeamConfig,
         history: RoutingHistory | None = None,
         difficulty: Callable[[str, int], float] | None = None,
+        local: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
+        self.local = local
+        """Whether a model (by name) runs here; by default its config's model class says so."""
         self.tiers = list(config.routing.tiers)
         self.history = history
         self.difficulty = difficulty or estimate_difficulty
@@ -258,8 +262,10 @@ class Router:
         self.down[model] = time.monotonic() + self.config.routing.cooloff_s
 
     def remote(self, model: str) -> bool:
-        """Whether ``model`` is reached over the network (an OpenAI-compatible endpoint)."""
-        return self.config.models[model].backend == "openai"
+        """Whether ``model`` is reached over the network: its model class is not ``local``."""
+        if self.local is not None:
+            return not self.local(model)
+        return not is_local(self.config.models[model])
 
     def unreachable(self, model: str, failure: BaseException | None) -> bool:
         """Whether ``model`` failed because its endpoint is down or slow (not because the task is hard):

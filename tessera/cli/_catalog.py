@@ -31,7 +31,7 @@ def describe_models(team: TeamConfig) -> list[dict[str, Any]]:
         elif isinstance(config, OpenAIModelConfig):
             source = f"{config.base_url or ', '.join(config.endpoints)} ({config.model})"
         elif isinstance(config, FunctionModelConfig):
-            source = config.callable
+            source = config.callable or "(given in Python)"
         rows.append(
             {"name": name, "backend": config.backend, "source": source, "present": present,
              "size_mb": size_mb, "loaded": False}

@@ -29,7 +29,7 @@ def loadable_problems(config: TeamConfig) -> list[str]:
 
     problems = specialist_problems(config)
     for name, model in config.models.items():
-        if isinstance(model, FunctionModelConfig):
+        if isinstance(model, FunctionModelConfig) and model.callable is not None:
             problems.extend(_failure(import_callable, model.callable, f"models.{name}.callable"))
         elif isinstance(model, LlamaCppModelConfig) and model.path is not None:
             if not model.path.is_file():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -25,7 +25,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from tessera.distributed._actor import ModelActor, connect, import_ray
 from tessera.errors import ModelLoadError
-from tessera.models import build_model
+from tessera.models import build_model, is_local, loads_weights
 from tessera.models.base import TesseraChatModel
 from tessera.models.function import FunctionModel
 from tessera.models.pool import ModelPool, ModelStatus
@@ -33,9 +33,8 @@ from tessera.models.pool import ModelPool, ModelStatus
 if TYPE_CHECKING:
     from tessera.config import ModelConfig, TeamConfig
 
-__all__ = ["ACTOR_BACKENDS", "RayChatModel", "RayModelPool"]
+__all__ = ["RayChatModel", "RayModelPool"]
 
-ACTOR_BACKENDS = ("llama_cpp", "function")
 """Backends whose models run inside actors; the others are called from this process."""
 _MB = 1 << 20
 
@@ -188,18 +187,22 @@ class RayModelPool(ModelPool):
     down a Ray this pool started.
     """
 
-    def __init__(self, config: TeamConfig) -> None:
+    def __init__(self, config: TeamConfig, models: Mapping[str, BaseChatModel] | None = None) -> None:
         import_ray(config.distributed)  # fail here, at the start, when Ray is not installed
         budget = config.runtime.memory_budget_mb
-        super().__init__(config.models, memory_budget_bytes=budget * _MB if budget else None)
+        merged: dict[str, ModelConfig | BaseChatModel] = {**config.models, **(models or {})}
+        super().__init__(merged, memory_budget_bytes=budget * _MB if budget else None)
         self.settings = config.distributed
         self._proxies: dict[str, RayChatModel] = {}
         self._started_ray = False
 
     def get(self, name: str) -> BaseChatModel:
-        """The model called ``name``; for a local model, a :class:`RayChatModel` on its actor."""
+        """The model called ``name``; for a local model, a :class:`RayChatModel` on its actor.
+
+        A model given as an instance, and a remote one, stay in this process.
+        """
         config = self._configs.get(name)
-        if config is None or config.backend not in ACTOR_BACKENDS:
+        if config is None or name in self._models or not is_local(config):
             return super().get(name)
         with self._lock:
             proxy = self._proxies.get(name)
@@ -281,7 +284,7 @@ def actor_resources(config: ModelConfig) -> dict[str, float]:
     ray = config.ray
     num_cpus = ray.num_cpus
     if num_cpus is None:
-        num_cpus = float(getattr(config, "n_threads", None) or 1) if config.backend == "llama_cpp" else 0.0
+        num_cpus = float(getattr(config, "n_threads", None) or 1) if loads_weights(config) else 0.0
     out: dict[str, float] = {"num_cpus": num_cpus}
     if ray.num_gpus:
         out["num_gpus"] = ray.num_gpus

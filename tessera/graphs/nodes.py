@@ -72,7 +72,7 @@ class TeamNodes(SubtaskRunner):
         check_specialists(config)
         tiers = config.routing.tiers
         history = RoutingHistory(config.resolved_state_dir / "routing.sqlite") if tiers else None
-        self.router = Router(config, history, difficulty=_difficulty_fn(config))
+        self.router = Router(config, history, difficulty=_difficulty_fn(config), local=pool.is_local)
         self.executor = SubtaskExecutor(config, pool, self.router)
 
     @traced_step("planning")

@@ -82,6 +82,14 @@ class TesseraChatModel(BaseChatModel):
     """Structured output is decoded under a grammar built from the schema (not just validated after), so
     a schema can hold the output to more than pydantic checks: the planner's plan schema relies on it."""
 
+    local: ClassVar[bool] = True
+    """The model runs on this machine (in this process or a worker of it), not behind a network endpoint:
+    routing never cools it off as unreachable, and a distributed engine may run it in an actor."""
+
+    loads_weights: ClassVar[bool] = False
+    """The model holds weights in this process's memory: the pool loads, evicts and counts it
+    (``load``, ``unload``, ``try_unload``, ``estimate_ram_bytes``, ``attach_pool``)."""
+
     grammar_decoding: ClassVar[bool] = False
     """:meth:`astream_grammar` decodes free text under a GBNF grammar: the planner's compact plan format
     relies on it."""

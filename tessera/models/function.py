@@ -72,6 +72,11 @@ class FunctionModel(TesseraChatModel):
     @classmethod
     def from_config(cls, name: str, config: FunctionModelConfig) -> FunctionModel:
         """Build from a team's ``models.<name>`` entry by importing its ``callable``."""
+        if config.callable is None:
+            raise ModelLoadError(
+                f"models.{name}: no callable; give the model in Python: "
+                f"Team(config, models={{{name!r}: ...}})"
+            )
         fn = import_callable(config.callable, where=f"models.{name}.callable")
         return cls(fn, model_id=name)
 

@@ -73,6 +73,7 @@ class LlamaCppChatModel(TesseraChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     constrained_decoding: ClassVar[bool] = True
     grammar_decoding: ClassVar[bool] = True
+    loads_weights: ClassVar[bool] = True
 
     path: Path | None = None
     repo: str | None = None

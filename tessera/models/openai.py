@@ -20,7 +20,7 @@ import json
 import os
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
@@ -46,6 +46,7 @@ class OpenAIChatModel(TesseraChatModel):
     """A chat model behind an OpenAI-compatible HTTP API."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    local: ClassVar[bool] = False
 
     base_url: str | None = None
     endpoints: list[str] = []

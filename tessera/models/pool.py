@@ -22,7 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from tessera._imports import import_object
 from tessera._system import total_memory_bytes
 from tessera.errors import ModelLoadError, UserError
-from tessera.models import build_model
+from tessera.models import BACKENDS, build_model, is_local, loads_weights
 from tessera.tracing import carry
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class ModelStatus:
     name: str
     backend: str
     loaded: bool
+    loads_weights: bool
+    """Whether it holds weights here (a model without weights is always ready: ``loaded`` stays False)."""
     ram_bytes: int | None
     queue: int
     keep_warm: bool
@@ -55,36 +57,59 @@ class ModelPool:
     """Builds models lazily and keeps llama.cpp models loaded under ``memory_budget_bytes`` (LRU).
 
     Args:
-        models: the team's ``models`` section, by name.
+        models: the team's models by name: ``models`` config entries, built on first use, or chat model
+            instances (any ``BaseChatModel``), used as they are.
         memory_budget_bytes: RAM the loaded models may use together; default 70% of physical memory.
     """
 
-    def __init__(self, models: Mapping[str, ModelConfig], *, memory_budget_bytes: int | None = None) -> None:
-        self._configs = dict(models)
-        self.memory_budget_bytes = memory_budget_bytes or int(total_memory_bytes() * 0.7)
+    def __init__(
+        self,
+        models: Mapping[str, ModelConfig | BaseChatModel],
+        *,
+        memory_budget_bytes: int | None = None,
+    ) -> None:
+        self._configs: dict[str, ModelConfig] = {}
         self._models: dict[str, BaseChatModel] = {}
+        self.memory_budget_bytes = memory_budget_bytes or int(total_memory_bytes() * 0.7)
         self._lru: OrderedDict[str, int] = OrderedDict()  # loaded local models -> estimated bytes
         self._lock = threading.RLock()
         self._executor: ThreadPoolExecutor | None = None
+        for name, model in models.items():
+            if isinstance(model, BaseChatModel):
+                self._adopt(name, model)
+            else:
+                self._configs[name] = model
 
     @classmethod
-    def from_team(cls, config: TeamConfig) -> ModelPool:
+    def from_team(cls, config: TeamConfig, models: Mapping[str, BaseChatModel] | None = None) -> ModelPool:
         """The pool for a team config, with its ``runtime.memory_budget_mb``.
 
+        ``models`` are chat model instances that take the place of the config's entries of the same name.
         With ``distributed.engine: ray`` it is that entry of :data:`ENGINES`, a ``RayModelPool``, whose
         local models run as Ray actors.
         """
         engine = ENGINES.get(config.distributed.engine)
         if engine is not None and cls is ModelPool:
             pool_class = import_object(engine, where="distributed.engine")
-            return pool_class(config)  # type: ignore[no-any-return]
+            return pool_class(config, models=models)  # type: ignore[no-any-return]
         budget = config.runtime.memory_budget_mb
-        return cls(config.models, memory_budget_bytes=budget * _MB if budget else None)
+        merged: dict[str, ModelConfig | BaseChatModel] = {**config.models, **(models or {})}
+        return cls(merged, memory_budget_bytes=budget * _MB if budget else None)
 
     @property
     def names(self) -> list[str]:
         """The model names this pool can serve."""
-        return sorted(self._configs)
+        return sorted({*self._configs, *self._models})
+
+    def is_local(self, name: str) -> bool:
+        """Whether model ``name`` runs here rather than behind a network endpoint (its class says)."""
+        model = self._models.get(name)
+        if model is not None:
+            return is_local(model)
+        config = self._configs.get(name)
+        if config is None:
+            raise UserError(f"unknown model {name!r} (known: {', '.join(self.names) or 'none'})")
+        return is_local(config)
 
     def get(self, name: str) -> BaseChatModel:
         """The chat model called ``name``, built on first use. Local weights load on first call."""
@@ -95,11 +120,13 @@ class ModelPool:
             config = self._configs.get(name)
             if config is None:
                 raise UserError(f"unknown model {name!r} (known: {', '.join(self.names) or 'none'})")
-            model = build_model(name, config)
-            if _is_local(model):
-                model.attach_pool(before_load=self._make_room, on_use=self._touch)
-            self._models[name] = model
-            return model
+            return self._adopt(name, build_model(name, config))
+
+    def _adopt(self, name: str, model: BaseChatModel) -> BaseChatModel:
+        if _is_local(model):
+            model.attach_pool(before_load=self._make_room, on_use=self._touch)
+        self._models[name] = model
+        return model
 
     def load(self, name: str) -> BaseChatModel:
         """Get ``name`` and load its weights now (a no-op for remote and function models)."""
@@ -130,19 +157,21 @@ class ModelPool:
                 self._lru.pop(name, None)
 
     def status(self) -> list[ModelStatus]:
-        """Every configured model: backend, whether loaded, RAM estimate, queue length."""
+        """Every model: backend, whether loaded, RAM estimate, queue length."""
         out = []
         for name in self.names:
             model = self._models.get(name)
+            config = self._configs.get(name)
             local = model if _is_local(model) else None
             out.append(
                 ModelStatus(
                     name=name,
-                    backend=self._configs[name].backend,
+                    backend=config.backend if config is not None else _backend_of(model),
                     loaded=local is not None and local.loaded,
+                    loads_weights=loads_weights(model if model is not None else config),  # type: ignore[arg-type]
                     ram_bytes=self._lru.get(name),
                     queue=local.queue_length if local is not None else 0,
-                    keep_warm=self._configs[name].keep_warm,
+                    keep_warm=config is not None and config.keep_warm,
                 )
             )
         return out
@@ -182,7 +211,8 @@ class ModelPool:
             for victim in list(self._lru):
                 if sum(self._lru.values()) + need <= self.memory_budget_bytes:
                     break
-                if victim == model.model_id or self._configs[victim].keep_warm:
+                victim_config = self._configs.get(victim)
+                if victim == model.model_id or (victim_config is not None and victim_config.keep_warm):
                     continue
                 other = self._models[victim]
                 if _is_local(other) and other.try_unload():
@@ -205,6 +235,14 @@ class ModelPool:
 
 
 def _is_local(model: BaseChatModel | None) -> TypeGuard[LlamaCppChatModel]:
-    from tessera.models.llama_cpp import LlamaCppChatModel
+    """Whether the pool manages ``model``'s memory: its class has ``loads_weights`` (llama.cpp's does)."""
+    return model is not None and loads_weights(model)
 
-    return isinstance(model, LlamaCppChatModel)
+
+def _backend_of(model: BaseChatModel | None) -> str:
+    """The registered backend name of a model given as an instance, else its LangChain type."""
+    path = f"{type(model).__module__}:{type(model).__qualname__}"
+    for backend, entry in BACKENDS.items():
+        if entry.model == path:
+            return backend
+    return str(getattr(model, "_llm_type", type(model).__name__))

@@ -49,7 +49,7 @@ def create_model_app(pool: ModelPool, name: str, options: ServeOptions | None = 
 
     def health() -> dict[str, Any]:
         status = next(s for s in pool.status() if s.name == name)
-        loaded = status.loaded or status.backend != "llama_cpp"
+        loaded = status.loaded or not status.loads_weights
         return {"model": name, "backend": status.backend, "loaded": loaded, "queue": status.queue}
 
     app = base_app(f"tessera serve: {name}", options, health)

@@ -56,10 +56,10 @@ def create_team_app(team: Team, options: ServeOptions | None = None) -> FastAPI:
         return {
             "model": name,
             "team": name,
-            "loaded": all(s.loaded or s.backend != "llama_cpp" for s in statuses),
+            "loaded": all(s.loaded or not s.loads_weights for s in statuses),
             "queue": sum(s.queue for s in statuses),
             "models": [
-                {"name": s.name, "backend": s.backend, "loaded": s.loaded or s.backend != "llama_cpp"}
+                {"name": s.name, "backend": s.backend, "loaded": s.loaded or not s.loads_weights}
                 for s in statuses
             ],
         }

@@ -1,4 +1,4 @@
-"""Helpers for driving the real graph with function models (``tests.fakes``)."""
+"""Helpers for driving the real graph with function models (``FunctionModel`` over ``tests.fakes``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tessera import Team, TeamConfig
+from tessera.models.function import FunctionModel
 
 from .. import fakes
 
@@ -19,14 +20,14 @@ def team(
     extra: dict[str, Any] | None = None,
     **specialists: Any,
 ) -> Team:
-    """A team whose planner is ``tests.fakes:planner`` and whose models are ``tests.fakes`` functions."""
-    models = models or {"worker": "echo"}
+    """A team whose planner is ``fakes.planner`` and whose models are the ``fakes`` functions named.
+
+    The config only names the models; they come in as ``FunctionModel`` instances (``Team(models=...)``).
+    """
+    models = {"planner": "planner", **(models or {"worker": "echo"})}
     data: dict[str, Any] = {
         "name": "t",
-        "models": {
-            "planner": {"backend": "function", "callable": "tests.fakes:planner"},
-            **{n: {"backend": "function", "callable": f"tests.fakes:{fn}"} for n, fn in models.items()},
-        },
+        "models": {name: {"backend": "function"} for name in models},
         "planner": {"model": "planner", "max_subtasks": 8, "max_replans": 1},
         "specialists": specialists or {"general": {"description": "does anything", "model": "worker"}},
         "runtime": {"max_concurrency": 8},
@@ -36,7 +37,8 @@ def team(
         data["state_dir"] = str(state_dir)
     for section, values in (extra or {}).items():
         data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
-    return Team(TeamConfig.from_dict(data))
+    instances = {name: FunctionModel(getattr(fakes, fn), model_id=name) for name, fn in models.items()}
+    return Team(TeamConfig.from_dict(data), models=instances)
 
 
 def sub(

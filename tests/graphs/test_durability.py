@@ -152,7 +152,7 @@ def test_approve_edit_runs_the_edited_plan(state_dir: Path) -> None:
     assert paused.plan is not None and paused.plan.subtasks[0].instruction == "original"
     assert t.get_run("e1").status == "awaiting_approval"  # type: ignore[union-attr]
     edited = Approval.edit({"subtasks": [sub("a", "edited"), sub("b", "more {{a}}", ["a"])]})
-    result = Team(t.config).resume("e1", edited)  # a fresh Team: the pause lives in SQLite
+    result = Team(t.config, models=t.models).resume("e1", edited)  # a fresh Team: the pause lives in SQLite
     assert result.status == "done"
     assert [s.output for s in result.subtasks] == ["did: edited", "did: more did: edited"]
     assert "plan edited by the user" in result.notes
