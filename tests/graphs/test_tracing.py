@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tessera import Team, TeamConfig
+from tessera import FunctionModel, Team, TeamConfig
 from tessera.tracing import WORK_KINDS
 from tessera.types import Approval, Plan, RunResult, Span, Trace, union_length
 
+from .. import fakes
 from ..agents.test_custom import custom_team, task
 from .conftest import plan_for, sub
 
@@ -28,16 +29,14 @@ def nap_team(max_concurrency: int = 8, *, approve: bool = False) -> Team:
         TeamConfig.from_dict(
             {
                 "name": "naps",
-                "models": {
-                    "planner": {"backend": "function", "callable": "tests.fakes:planner"},
-                    "worker": {"backend": "function", "callable": "tests.graphs.test_tracing:nap"},
-                },
+                "models": {"planner": {"backend": "function"}, "worker": {"backend": "function"}},
                 "planner": {"model": "planner", "approve": approve},
                 "specialists": {"general": {"description": "does anything", "model": "worker"}},
                 "runtime": {"max_concurrency": max_concurrency},
                 "memory": {"long_term": False},
             }
-        )
+        ),
+        models={"planner": FunctionModel(fakes.planner), "worker": FunctionModel(nap, model_id="worker")},
     )
 
 
