@@ -36,7 +36,10 @@ def nap_team(max_concurrency: int = 8, *, approve: bool = False) -> Team:
                 "memory": {"long_term": False},
             }
         ),
-        models={"planner": FunctionModel(fakes.planner), "worker": FunctionModel(nap, model_id="worker")},
+        models={
+            "planner": FunctionModel(fakes.planner, model_id="planner"),
+            "worker": FunctionModel(nap, model_id="worker"),
+        },
     )
 
 
