@@ -431,7 +431,7 @@ def _result(
     plan = state.get("plan")
     results = state.get("results") or {}
     ordered = [results[s.id] for s in plan.subtasks if s.id in results] if plan else list(results.values())
-    trace = ctx.tracer.finish(busy=ctx.spans) if ctx else None
+    trace = ctx.tracer.finish() if ctx else None
     if status is None:
         if state.get("__interrupt__"):
             status = "awaiting_approval"

@@ -37,8 +37,6 @@ class SpecialistRun:
     returned ``error``; escalation and fallback decide on its type, never on the text."""
     attempts: int = 0
     tokens: int = 0
-    spans: list[tuple[float, float]] = field(default_factory=list)
-    """(start, end) of each model or tool call, ``time.time()`` epoch seconds (the tracer's clock)."""
     artifacts: dict[str, Any] = field(default_factory=dict)
     """Kind-specific extras, e.g. the coder's final ``code`` and ``exit_code``, a WAV's ``path``."""
 

@@ -24,6 +24,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from tessera.agents.base import Specialist, SpecialistRun
 from tessera.agents.specialist import stream_reply
 from tessera.errors import SpecialistError
+from tessera.tracing import record_span
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -224,7 +225,7 @@ class Coder(Specialist):
             else:
                 reply = await model.ainvoke(messages)
         finally:
-            run.spans.append((started, time.time()))
+            record_span("call", started, time.time(), call="model")
         usage = reply.usage_metadata
         run.tokens += int(usage["output_tokens"]) if usage else 0
         return reply.content if isinstance(reply.content, str) else str(reply.content)
@@ -241,7 +242,7 @@ class Coder(Specialist):
         except Exception as exc:  # noqa: BLE001 - a sandbox that cannot start fails this attempt
             return _Attempt(code, None, label, _clip(f"sandbox error: {type(exc).__name__}: {exc}"))
         finally:
-            run.spans.append((started, time.time()))
+            record_span("call", started, time.time(), call="sandbox")
         run.artifacts.update(
             code=code,
             exit_code=result.exit_code,

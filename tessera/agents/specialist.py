@@ -102,7 +102,7 @@ async def _converse(
                 model.ainvoke(messages) if on_token is None else stream_reply(model, messages, on_token)
             )
         finally:
-            run.spans.append((started, time.time()))
+            record_span("call", started, time.time(), call="model")
         usage = reply.usage_metadata
         run.tokens += int(usage["output_tokens"]) if usage else 0
         if not reply.tool_calls:
@@ -118,9 +118,7 @@ async def _converse(
                     result = await tool.ainvoke(call["args"])
                 except Exception as exc:  # noqa: BLE001 - the model sees the tool's error and can recover
                     result = f"error: {type(exc).__name__}: {exc}"
-            ended = time.time()
-            run.spans.append((started, ended))
-            record_span("tool", started, ended, tool=call["name"])
+            record_span("tool", started, time.time(), tool=call["name"])
             messages.append(ToolMessage(content=str(result), tool_call_id=call["id"] or call["name"]))
     raise RuntimeError(f"no answer after {MAX_TOOL_STEPS} tool steps")
 

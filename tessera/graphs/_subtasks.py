@@ -21,7 +21,7 @@ from tessera.graphs._tracing import traced_subtask
 from tessera.graphs.context import EarlyStart, Relay, RunContext
 from tessera.graphs.executor import SubtaskExecutor, token_cost
 from tessera.mcp.client import mcp_tools
-from tessera.types import Subtask, SubtaskResult, hand_over, references, union_length
+from tessera.types import Subtask, SubtaskResult, hand_over, references
 
 if TYPE_CHECKING:
     from tessera.config import TeamConfig
@@ -178,7 +178,7 @@ class SubtaskRunner:
             ended=ended,
             error=None if run.error is None else failure_reason(run.error, subtask.specialist, model_name),
             tokens=outcome.tokens,
-            busy_s=union_length(run.spans),
+            busy_s=ctx.tracer.busy_s(ctx.tracer.span_id("subtask", subtask.id)),
             artifacts=run.artifacts,
             endpoint=outcome.endpoint,
         )

@@ -75,7 +75,7 @@ def keep_early(ctx: RunContext, plan: Plan | None) -> None:
 
 @dataclass
 class RunContext:
-    """Per-run coordination that is not state: dependency signals, the concurrency limit, call spans.
+    """Per-run coordination that is not state: dependency signals, the concurrency limit, the tracer.
 
     Args:
         max_concurrency: subtasks running at once (the rest wait for a slot); None: no run-wide cap, so
@@ -88,8 +88,6 @@ class RunContext:
     stream_tokens: bool = False
     output_dir: Path | None = None
     """Where this run's tools write files (default: ``<state_dir>/outputs``)."""
-    spans: list[tuple[float, float]] = field(default_factory=list)
-    """Model and tool calls as their callers timed them (epoch seconds): not overhead."""
     tracer: Tracer = field(default_factory=Tracer)
     """The run's spans for its :class:`~tessera.types.Trace` (see :mod:`tessera.tracing`)."""
     early: dict[str, EarlyStart] = field(default_factory=dict)

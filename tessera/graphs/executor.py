@@ -31,6 +31,7 @@ from tessera.errors import SpecialistError, SpecialistTimeout, UserError
 from tessera.graphs.context import RunContext, default_output_dir
 from tessera.models.base import collect_endpoints
 from tessera.tools.base import ToolEnv, resolve_tool
+from tessera.tracing import record_span
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,8 +62,8 @@ async def execute(cls: type[Any], ctx: SpecialistContext, instruction: str) -> S
                 run: SpecialistRun = await instantiate(cls, ctx).run(instruction)
         except TimeoutError:
             failure = SpecialistTimeout(f"timed out after {spec.timeout_s * spec.max_attempts:g}s")
-            spans = [(started, time.time())]
-            return SpecialistRun(error=str(failure), failure=failure, attempts=spec.max_attempts, spans=spans)
+            record_span("call", started, time.time(), call="attempt")
+            return SpecialistRun(error=str(failure), failure=failure, attempts=spec.max_attempts)
         return _typed(run)
     run = SpecialistRun()
     for attempt in range(1, spec.max_attempts + 1):
@@ -80,9 +81,9 @@ async def execute(cls: type[Any], ctx: SpecialistContext, instruction: str) -> S
             run.failure = exc
             continue
         finally:
-            run.spans.append((started, time.time()))
+            record_span("call", started, time.time(), call="attempt")
         if one.error is None and one.output.strip():
-            one.attempts, one.spans = attempt, [*run.spans, *one.spans]
+            one.attempts = attempt
             one.tokens += run.tokens
             return one
         run.error = one.error or "empty answer"
@@ -160,7 +161,6 @@ class SubtaskExecutor:
             if run.error is None:
                 run.error = await self._check(name, instruction, run.output)
                 run.failure = None if run.error is None else SpecialistError(run.error)
-            ctx.spans.extend(run.spans)
             outcome.run, outcome.model = run, model_name
             outcome.cost += token_cost(self.config, model_name, run.tokens)
             outcome.tokens += run.tokens

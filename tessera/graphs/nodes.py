@@ -111,7 +111,7 @@ class TeamNodes(SubtaskRunner):
         keep_early(ctx, outcome.plan)
         for subtask in outcome.plan.subtasks:
             self._preload(ctx, subtask.specialist)
-        ctx.spans.append((started, time.time()))
+        record_span("call", started, time.time(), call="planner")
         notes = [f"plan rejected: {p}" for p in outcome.problems]
         if memories:
             notes.append(f"recalled {len(memories)} {'memory' if len(memories) == 1 else 'memories'}")
@@ -194,7 +194,6 @@ class TeamNodes(SubtaskRunner):
         replans = state.get("replans", 0)
         if not failed or replans >= self.config.planner.max_replans:
             return {"replan_reason": None}
-        ctx = run_context(config, self.config)
         summary = _previous_results(state)
         started = time.time()
         judge = self.pool.get(self.config.planner.model).with_structured_output(JoinDecision)
@@ -207,7 +206,7 @@ class TeamNodes(SubtaskRunner):
         except Exception as exc:  # noqa: BLE001 - a broken join ends the run with what it has
             return {"replan_reason": None, "notes": [f"join failed: {exc}"]}
         finally:
-            ctx.spans.append((started, time.time()))
+            record_span("call", started, time.time(), call="join")
         if decision.done:
             return {"replan_reason": None}
         reason = decision.reason or "subtasks failed"
@@ -248,7 +247,7 @@ class TeamNodes(SubtaskRunner):
         except Exception as exc:  # noqa: BLE001 - the results stay in the RunResult; the run fails cleanly
             return {"answer": "", "notes": [f"answer failed: {type(exc).__name__}: {exc}"]}
         finally:
-            ctx.spans.append((started, time.time()))
+            record_span("call", started, time.time(), call="answer")
         answer = str(reply.content)
         missing = _unquoted_results(answer, done)
         if missing:

@@ -7,6 +7,7 @@ OpenTelemetry. Only the recorder is imported here; the rest load when asked for.
 """
 
 from tessera.tracing.tracer import (
+    BUSY_KINDS,
     CONTAINER_KINDS,
     KINDS,
     WAIT_KINDS,
@@ -19,6 +20,7 @@ from tessera.tracing.tracer import (
 )
 
 __all__ = [
+    "BUSY_KINDS",
     "CONTAINER_KINDS",
     "KINDS",
     "WAIT_KINDS",

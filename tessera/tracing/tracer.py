@@ -11,7 +11,9 @@ nor ``loop.run_in_executor``: hand those :func:`carry` (``Thread(target=carry(wo
 ``run_in_executor(None, carry(fn))``) so spans recorded there find the run.
 
 :meth:`Tracer.finish` turns the spans into a :class:`~tessera.types.Trace`: it adds the handoff gaps and
-computes the critical path, the overhead and the time to the first subtask.
+computes the critical path, the overhead and the time to the first subtask. The tracer is the run's one
+clock: a subtask's ``busy_s`` and the run's ``Timings`` are read from its spans (:meth:`Tracer.busy_s`,
+:meth:`Tracer.finish`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import functools
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 from tessera.types import Span, Trace, union_length
 
 __all__ = [
+    "BUSY_KINDS",
     "CONTAINER_KINDS",
     "KINDS",
     "WAIT_KINDS",
@@ -53,11 +56,16 @@ KINDS = (
     "handoff",
     "answer",
     "join",
+    "call",
 )
 WORK_KINDS = frozenset({"load", "prefill", "decode", "tool", "recall"})
 """Time inside a model, a tool or a long-term memory recall: what is not overhead."""
 WAIT_KINDS = frozenset({"approval"})
 """Time waiting for a person (to accept, edit or reject a plan): not overhead either."""
+BUSY_KINDS = WORK_KINDS | WAIT_KINDS | {"call"}
+"""What is not overhead. A ``call`` is a model call, a tool run or a specialist's attempt as its caller
+timed it (around ``ainvoke``): it covers backends that record no load, prefill or decode spans themselves.
+The timeline does not draw it (the spans inside it are the detail)."""
 CONTAINER_KINDS = frozenset({"planning", "approval", "subtask", "join", "answer"})
 """The steps of a run; the other kinds hang under one of them."""
 
@@ -78,7 +86,7 @@ def record_span(kind: str, start: float, end: float, **attrs: Any) -> None:
 
     Args:
         kind: one of :data:`KINDS`: "planning", "queue", "subtask", "load", "prefill", "decode", "tool",
-            "handoff", "answer", "join".
+            "handoff", "answer", "join", "call".
         start: ``time.time()`` epoch seconds.
         end: ``time.time()`` epoch seconds.
         **attrs: free-form attributes (``model=``, ``subtask=``, ``tool=``, ``tokens=``, ...). ``model``
@@ -184,20 +192,24 @@ class Tracer:
         with self._lock:
             return list(self._spans)
 
-    def finish(self, ended: float | None = None, busy: Sequence[tuple[float, float]] = ()) -> Trace:
+    def busy_s(self, parent: str) -> float:
+        """Seconds inside model and tool calls (:data:`BUSY_KINDS`) filed under step ``parent``, parallel
+        ones counted once: a subtask's ``busy_s``."""
+        windows = [(s.start, s.end) for s in self.spans if s.parent == parent and s.kind in BUSY_KINDS]
+        return union_length(windows)
+
+    def finish(self, ended: float | None = None) -> Trace:
         """The trace of the run so far: spans with lanes and handoffs, critical path, overhead.
 
         Args:
             ended: the run's end, epoch seconds (default: now).
-            busy: more (start, end) windows that are not overhead: model and tool calls as their callers
-                timed them (around ``ainvoke``), which covers backends that record no spans themselves.
         """
         ended = time.time() if ended is None else ended
         spans = _with_lanes(self.spans)
         spans += _handoffs(spans)
         spans.sort(key=lambda s: (s.start, s.end))
         path = critical_path(spans)
-        windows = [(s.start, s.end) for s in spans if s.kind in WORK_KINDS | WAIT_KINDS] + list(busy)
+        windows = [(s.start, s.end) for s in spans if s.kind in BUSY_KINDS]
         busy_s = union_length(windows, self.started, ended)
         first = [s.attrs["started"] for s in spans if s.kind == "subtask" and s.attrs.get("started")]
         return Trace(

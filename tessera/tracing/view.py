@@ -100,8 +100,8 @@ def timeline_rows(trace: Trace) -> list[Row]:
         row.steps.append(step)
         where[step.id] = row
     for span in trace.spans:
-        if span.kind in CONTAINER_KINDS or phase(span) == "deps":
-            continue
+        if span.kind in CONTAINER_KINDS or span.kind == "call" or phase(span) == "deps":
+            continue  # a call's time is drawn by the load/prefill/decode/tool spans inside it
         row = where.get(span.parent or "")
         if row is not None and span.kind == "load" and span.lane != row.steps[0].lane:
             row = None  # a model loading in the background (preload) goes on that model's row

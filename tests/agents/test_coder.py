@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tessera import ScriptedModel, TeamConfig
-from tessera.agents.base import SpecialistContext
+from tessera.agents.base import SpecialistContext, SpecialistRun
 from tessera.agents.coder import (
     CODER_PROMPT,
     Coder,
@@ -17,6 +17,8 @@ from tessera.agents.coder import (
     run_with_tests,
     split_tests,
 )
+from tessera.tracing import Tracer
+from tessera.types import Span
 
 
 def coder(model: Any, tmp_path: Path, *, max_attempts: int = 3, **ctx: Any) -> Coder:
@@ -50,6 +52,14 @@ def coder(model: Any, tmp_path: Path, *, max_attempts: int = 3, **ctx: Any) -> C
     )
 
 
+async def traced(made: Coder, task: str) -> tuple[SpecialistRun, list[Span]]:
+    """Run ``made`` on ``task`` inside a traced subtask; return the run and its ``call`` spans."""
+    tracer = Tracer()
+    with tracer.scope("subtask", "s1"):
+        run = await made.run(task)
+    return run, [s for s in tracer.spans if s.kind == "call"]
+
+
 def fenced(code: str) -> str:
     return f"Here is the program:\n```python\n{code}\n```\n"
 
@@ -64,12 +74,12 @@ ADD_TASK = "Write a function add(a, b) that adds two numbers.\nTests:\nassert ad
 
 async def test_first_try_success(tmp_path: Path) -> None:
     model = ScriptedModel([fenced("print(sum(range(10)))")])
-    run = await coder(model, tmp_path).run("Sum the numbers below 10.")
+    run, calls = await traced(coder(model, tmp_path), "Sum the numbers below 10.")
     assert (run.output, run.error, run.attempts) == ("45", None, 1)
     assert run.artifacts == {"code": "print(sum(range(10)))", "exit_code": 0, "stdout": "45\n", "tests": None}
     assert run.tokens > 0
-    assert len(run.spans) == 2  # the model call, then the sandbox run
-    times = [t for span in run.spans for t in span]
+    assert [s.attrs["call"] for s in calls] == ["model", "sandbox"]  # the model call, then the sandbox run
+    times = [t for span in calls for t in (span.start, span.end)]
     assert times == sorted(times)
     system, user = model.calls[0][0]
     assert system == {"role": "system", "content": CODER_PROMPT}
@@ -91,13 +101,13 @@ async def test_a_program_that_prints_nothing_answers_with_its_code(tmp_path: Pat
 
 async def test_a_runtime_error_is_sent_back_and_repaired(tmp_path: Path) -> None:
     model = ScriptedModel([fenced("print(1 / 0)"), fenced("print(1 / 1)")])
-    run = await coder(model, tmp_path).run("Divide one by one.")
+    run, calls = await traced(coder(model, tmp_path), "Divide one by one.")
     assert (run.output, run.error, run.attempts) == ("1.0", None, 2)
     repair = prompt_text(model, 1)
     assert "ZeroDivisionError: division by zero" in repair
     assert "print(1 / 0)" in repair
     assert [m["role"] for m in model.calls[1][0]] == ["system", "user", "assistant", "user"]
-    assert len(run.spans) == 4
+    assert len(calls) == 4
 
 
 async def test_failure_after_max_attempts_is_returned_not_raised(tmp_path: Path) -> None:
