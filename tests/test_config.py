@@ -191,8 +191,8 @@ def test_the_team_files_folder_is_on_the_import_path(tmp_path: Path) -> None:
     assert model.invoke("hi").content == "from next door"
 
 
-@pytest.mark.parametrize("name", ["offline.yaml", "stories.yaml"])
-def test_the_no_download_configs_keep_state_in_tessera_state_dir(
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_every_shipped_config_keeps_state_in_tessera_state_dir(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TESSERA_STATE_DIR", str(tmp_path))

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tessera._progress import slow_notice
+from tessera._progress import show_progress, slow_notice
 from tessera._system import physical_cores
 from tessera.errors import MissingDependencyError, ModelDownloadError, ModelLoadError
 from tessera.models import download
@@ -380,6 +380,10 @@ def require_sentence_transformers() -> None:
 def _load_sentence_transformer(folder: Path, spec: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
+    if not show_progress():  # transformers draws its "Loading weights" bar on any stderr, pipes included
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     with slow_notice(f"loading embedder {spec!r}"):
         try:
             return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
