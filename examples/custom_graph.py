@@ -36,7 +36,7 @@ def review(state: TeamState) -> dict[str, Any]:
 def build(team: Team) -> Any:
     """Wire the team's nodes with a review step instead of join."""
     nodes = TeamNodes(team.config, team.pool)
-    graph = StateGraph(TeamState)
+    graph = StateGraph(TeamState, context_schema=RunContext)
     graph.add_node("plan", nodes.plan)
     graph.add_node("run_subtask", nodes.run_subtask)  # type: ignore[arg-type]
     graph.add_node("review", review)
@@ -53,7 +53,7 @@ async def main(task: str) -> dict[str, Any]:
     team = Team.from_yaml(TEAM_FILE)
     graph = build(team)
     ctx = RunContext(team.config.runtime.max_concurrency)
-    return await graph.ainvoke(fresh_state(task), {"configurable": {"tessera_run": ctx}})
+    return await graph.ainvoke(fresh_state(task), context=ctx)
 
 
 if __name__ == "__main__":

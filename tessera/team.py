@@ -82,8 +82,8 @@ class Team:
         self.models: dict[str, BaseChatModel] = dict(models or {})
         """The chat models given as instances, by name (the rest are built from the config)."""
         self.pool = pool or ModelPool.from_team(config, self.models)
-        self._graph: CompiledStateGraph | None = None
-        self._state_graph: StateGraph[Any] | None = None
+        self._graph: CompiledStateGraph[Any, RunContext] | None = None
+        self._state_graph: StateGraph[Any, RunContext] | None = None
         self._memory: Any = None  # an InMemorySaver for approval runs without a thread id
         self._memory_threads: set[str] = set()
 
@@ -101,14 +101,14 @@ class Team:
         return Team(self.config, models={**self.models, **models})
 
     @property
-    def graph(self) -> CompiledStateGraph:
+    def graph(self) -> CompiledStateGraph[Any, RunContext]:
         """The compiled LangGraph (no checkpointer): embeddable in a larger graph as a subgraph."""
         if self._graph is None:
             self._graph = self._builder.compile()
         return self._graph
 
     @property
-    def _builder(self) -> StateGraph[Any]:
+    def _builder(self) -> StateGraph[Any, RunContext]:
         """The uncompiled graph, built once and compiled per checkpointer."""
         if self._state_graph is None:
             self._state_graph = graph_builder(self.config, self.pool)
@@ -196,7 +196,9 @@ class Team:
     # -- internals -------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _checkpointed(self, thread_id: str | None) -> AsyncIterator[CompiledStateGraph]:
+    async def _checkpointed(
+        self, thread_id: str | None
+    ) -> AsyncIterator[CompiledStateGraph[Any, RunContext]]:
         """The graph compiled with the right checkpointer for ``thread_id``.
 
         SQLite for named threads; an in-memory saver for unnamed runs that may pause for approval (so they
@@ -235,7 +237,7 @@ class Team:
         if not named and self.config.planner.approve:
             self._memory_threads.add(thread)
         config: dict[str, Any] = {
-            "configurable": {"thread_id": thread, "tessera_run": ctx},
+            "configurable": {"thread_id": thread},
             # every subtask of a plan is in flight at once (most just wait); the real limit is ctx.slots
             "max_concurrency": self.config.planner.max_subtasks * (self.config.planner.max_replans + 1) + 4,
             "recursion_limit": 25 + 4 * self.config.planner.max_replans,
@@ -252,7 +254,8 @@ class Team:
                     return
             while True:
                 state: dict[str, Any] = {}
-                async for mode, chunk in graph.astream(payload, config, stream_mode=_MODES):  # type: ignore[call-overload]
+                stream = graph.astream(payload, config, context=ctx, stream_mode=_MODES)  # type: ignore[call-overload]
+                async for mode, chunk in stream:
                     if mode == "values":
                         state = chunk
                     else:
@@ -270,7 +273,7 @@ class Team:
 
     async def _resume_payload(
         self,
-        graph: CompiledStateGraph,
+        graph: CompiledStateGraph[Any, RunContext],
         config: dict[str, Any],
         thread: str,
         ctx: RunContext,
@@ -392,7 +395,7 @@ async def _last_result(events: AsyncIterator[Event]) -> RunResult:
 
 
 async def _snapshot_result(
-    graph: CompiledStateGraph, config: dict[str, Any], thread: str
+    graph: CompiledStateGraph[Any, RunContext], config: dict[str, Any], thread: str
 ) -> RunResult | None:
     snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
     if not snapshot.values:

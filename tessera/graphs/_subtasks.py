@@ -1,7 +1,8 @@
 """Running one subtask: dependencies, a concurrency slot, the first route, events, early starts.
 
-:class:`SubtaskRunner` is the half of :class:`~tessera.graphs.nodes.TeamNodes` that runs subtasks: the
-graph's ``run_subtask`` node and the streaming planner both start subtasks through it. The router picks
+:class:`SubtaskRunner` runs subtasks for :class:`~tessera.graphs.nodes.TeamNodes`, which holds one (its
+``subtasks``): the graph's ``run_subtask`` node and the streaming planner both start subtasks through it.
+The router picks
 the first tier; the attempts, timeouts, escalation and fallback are the
 :class:`~tessera.graphs.executor.SubtaskExecutor`'s.
 """
@@ -45,16 +46,19 @@ def failure_reason(error: str, specialist: str, model: str | None, *, raised: st
 
 
 class SubtaskRunner:
-    """Runs subtasks for a team (see the module docstring); mixed into ``TeamNodes``."""
+    """Runs a team's subtasks (see the module docstring); ``TeamNodes.subtasks`` holds one."""
 
-    config: TeamConfig
-    pool: ModelPool
-    router: Router
-    executor: SubtaskExecutor
+    def __init__(self, config: TeamConfig, pool: ModelPool, router: Router) -> None:
+        self.config = config
+        self.pool = pool
+        self.router = router
+        self.executor = SubtaskExecutor(config, pool, router)
 
-    async def _guarded(
+    async def run(
         self, subtask: Subtask, known: dict[str, SubtaskResult], ctx: RunContext, emit: Any
     ) -> SubtaskResult:
+        """Run ``subtask`` and tell its dependents; a failure of any kind is a failed result, never raised
+        (so it never hangs the subtasks waiting on it)."""
         try:
             result = await self._run(subtask, known, ctx, emit)
         except asyncio.CancelledError:
@@ -78,7 +82,7 @@ class SubtaskRunner:
         ctx.publish(result)
         return result
 
-    def _early_starter(self, ctx: RunContext, emit: Any) -> Callable[[Subtask], None]:
+    def early_starter(self, ctx: RunContext, emit: Any) -> Callable[[Subtask], None]:
         """A callback for the streaming planner: start each subtask once its dependencies have started.
 
         A subtask waits while a dependency is not planned (or not started) yet, so a plan that will turn
@@ -94,18 +98,18 @@ class SubtaskRunner:
         def on_subtask(subtask: Subtask) -> None:
             if subtask.specialist not in self.config.specialists or subtask.id in ctx.early:
                 return  # the plan's validation reports it
-            self._preload(ctx, subtask.specialist)
+            self.preload(ctx, subtask.specialist)
             waiting.append(subtask)
             while ready := [w for w in waiting if startable(w)]:
                 for sub in ready:
                     waiting.remove(sub)
                     relay = Relay(emit)
-                    task = asyncio.create_task(self._guarded(sub, {}, ctx, relay), name=f"tessera-{sub.id}")
+                    task = asyncio.create_task(self.run(sub, {}, ctx, relay), name=f"tessera-{sub.id}")
                     ctx.early[sub.id] = EarlyStart(sub, task, relay)
 
         return on_subtask
 
-    def _preload(self, ctx: RunContext, specialist: str) -> None:
+    def preload(self, ctx: RunContext, specialist: str) -> None:
         """Start loading a specialist's (first) model in the background, once per run."""
         if not self.config.runtime.preload:
             return

@@ -2,8 +2,8 @@
 
 :func:`traced_step` times ``plan``, ``join`` and ``answer`` as ``planning``/``join``/``answer`` spans (and
 sets the state's ``planning_s`` from the planning span, so the two never disagree), and
-:func:`traced_subtask` times a subtask (``TeamNodes._run``) with its queue waits: for its dependencies, then
-for a ``max_concurrency`` slot. Model and tool spans recorded inside land under these.
+:func:`traced_subtask` times a subtask (``SubtaskRunner._run``) with its queue waits: for its dependencies,
+then for a ``max_concurrency`` slot. Model and tool spans recorded inside land under these.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tessera.graphs.context import run_context
 
 if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
     from tessera.config import TeamConfig
     from tessera.types import SubtaskResult
 
@@ -26,18 +28,21 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 def traced_step(kind: str) -> Callable[[F], F]:
-    """Trace a ``TeamNodes`` node method ``(self, state, config)`` as one ``kind`` span."""
+    """Trace a ``TeamNodes`` node method ``(self, state, *, runtime)`` as one ``kind`` span."""
 
     def wrap(method: F) -> F:
         @functools.wraps(method)
-        async def node(self: Any, state: Any, config: Any) -> Any:
-            tracer = run_context(config, self.config).tracer
+        async def node(self: Any, state: Any, *, runtime: Runtime[Any]) -> Any:
+            ctx = run_context(runtime, self.config)
+            if runtime.context is not ctx:  # no run context passed: the method sees the one traced here
+                runtime = runtime.override(context=ctx)
+            tracer = ctx.tracer
             if kind == "planning":
                 tracer.round = int(state.get("replans", 0))
             model = _step_model(self.config, kind)
             start = time.time()
             with tracer.scope(kind, lane=model, round=tracer.round, model=model, start=start) as extra:
-                update = await method(self, state, config)
+                update = await method(self, state, runtime=runtime)
                 if kind == "planning":  # the run's planning_s and this span: one clock, the same seconds
                     extra["end"] = end = time.time()
                     update["planning_s"] = state.get("planning_s", 0.0) + end - start

@@ -1,8 +1,9 @@
 """Build the orchestration graph: plan -> [approve] -> run_subtask x N (Send) -> join -> (plan | answer).
 
 :func:`graph_builder` returns the uncompiled ``StateGraph`` (to compile with a checkpointer of your
-choice); :func:`build_graph` compiles it; :func:`sqlite_checkpointer` opens the SQLite checkpointer that
-``Team`` uses for runs with a thread id.
+choice; its ``context_schema`` is :class:`~tessera.graphs.context.RunContext`, passed as ``context=``);
+:func:`build_graph` compiles it; :func:`sqlite_checkpointer` opens the SQLite checkpointer that ``Team``
+uses for runs with a thread id.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 
+from tessera.graphs.context import RunContext
 from tessera.graphs.nodes import TeamNodes
 from tessera.graphs.state import TeamState
 
@@ -35,12 +37,12 @@ CHECKPOINTED_TYPES = [
 ]
 
 
-def graph_builder(config: TeamConfig, pool: ModelPool) -> StateGraph[Any]:
+def graph_builder(config: TeamConfig, pool: ModelPool) -> StateGraph[Any, RunContext]:
     """The team's graph, not yet compiled."""
     nodes = TeamNodes(config, pool)
-    graph: StateGraph[Any] = StateGraph(TeamState)
+    graph: StateGraph[Any, RunContext] = StateGraph(TeamState, context_schema=RunContext)
     graph.add_node("plan", nodes.plan)
-    graph.add_node("run_subtask", nodes.run_subtask)  # type: ignore[arg-type]  # takes a Send payload
+    graph.add_node("run_subtask", nodes.run_subtask)  # type: ignore[call-overload]  # takes a Send payload
     graph.add_node("join", nodes.join)
     graph.add_node("answer", nodes.answer)
     graph.add_edge(START, "plan")
@@ -57,7 +59,9 @@ def graph_builder(config: TeamConfig, pool: ModelPool) -> StateGraph[Any]:
     return graph
 
 
-def build_graph(config: TeamConfig, pool: ModelPool, *, checkpointer: Any = None) -> CompiledStateGraph:
+def build_graph(
+    config: TeamConfig, pool: ModelPool, *, checkpointer: Any = None
+) -> CompiledStateGraph[Any, RunContext]:
     """The compiled LangGraph for a team; embeddable in a larger graph as a subgraph."""
     return graph_builder(config, pool).compile(checkpointer=checkpointer)
 

@@ -2,7 +2,10 @@
 
 :class:`RunContext` holds the dependency signals, the concurrency slots, the tracer and the subtasks
 started early while the plan streamed (:class:`EarlyStart`, whose events go through a :class:`Relay`).
-The graph's nodes find it with :func:`run_context`; :class:`~tessera.team.Team` makes one per run.
+:class:`~tessera.team.Team` makes one per run and passes it the LangGraph way: the graph is built with
+``StateGraph(TeamState, context_schema=RunContext)`` and run with ``graph.astream(..., context=ctx)``; a
+node takes ``runtime: Runtime[RunContext]`` and reads it with :func:`run_context`. The context is not
+graph state: it is never checkpointed, and a resumed run gets a fresh one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from tessera.tracing import Tracer
 from tessera.types import Plan, Subtask, SubtaskResult
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import RunnableConfig
+    from langgraph.runtime import Runtime
 
     from tessera.config import TeamConfig
 
@@ -115,14 +118,11 @@ class RunContext:
         return self._slots
 
 
-def run_context(config: RunnableConfig | None, team: TeamConfig) -> RunContext:
-    """The run's context from the graph config (one is made if the caller did not pass one)."""
-    configurable = (config or {}).setdefault("configurable", {})
-    ctx = configurable.get("tessera_run")
-    if ctx is None:
-        ctx = configurable["tessera_run"] = RunContext(team.runtime.max_concurrency)
-    assert isinstance(ctx, RunContext)
-    return ctx
+def run_context(runtime: Runtime[Any] | None, team: TeamConfig) -> RunContext:
+    """The run's context from a node's ``runtime``; a fresh one when the caller passed none (a graph run
+    without ``context=``, or embedded in a graph whose context is its own)."""
+    ctx = runtime.context if runtime is not None else None
+    return ctx if isinstance(ctx, RunContext) else RunContext(team.runtime.max_concurrency)
 
 
 def default_output_dir(config: TeamConfig) -> Path:

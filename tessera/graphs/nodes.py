@@ -5,6 +5,9 @@ through the run's :class:`RunContext`, then for a slot of ``runtime.max_concurre
 the moment its last dependency ends, not when its whole "level" does, and each finished subtask is written
 to the checkpoint as it completes.
 
+The run's :class:`RunContext` reaches the nodes the LangGraph way, as ``runtime.context`` (the graph's
+``context_schema``); subtasks run through the nodes' :class:`SubtaskRunner` (``subtasks``).
+
 Nodes emit :mod:`tessera.events` on LangGraph's custom stream (``stream_mode="custom"``), so a graph that
 embeds this one as a subgraph sees them too.
 """
@@ -17,8 +20,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 from pydantic import BaseModel, Field
 
@@ -29,8 +32,7 @@ from tessera.agents.specialist import stream_reply
 from tessera.events import AnswerToken, PlanReady, Replan
 from tessera.graphs._subtasks import SubtaskRunner, _difficulty_fn
 from tessera.graphs._tracing import traced_step
-from tessera.graphs.context import keep_early, run_context
-from tessera.graphs.executor import SubtaskExecutor
+from tessera.graphs.context import RunContext, keep_early, run_context
 from tessera.graphs.state import TeamState, conversation
 from tessera.tracing import record_span
 from tessera.types import Approval, Subtask, SubtaskResult
@@ -58,7 +60,7 @@ class JoinDecision(BaseModel):
     reason: str = Field("", max_length=300)
 
 
-class TeamNodes(SubtaskRunner):
+class TeamNodes:
     """The graph's nodes, bound to one team's config and model pool. Usable to build custom graphs.
 
     ``plan`` and ``approve`` produce the plan, ``dispatch`` (a conditional edge) sends every subtask to
@@ -73,12 +75,13 @@ class TeamNodes(SubtaskRunner):
         tiers = config.routing.tiers
         history = RoutingHistory(config.resolved_state_dir / "routing.sqlite") if tiers else None
         self.router = Router(config, history, difficulty=_difficulty_fn(config), local=pool.is_local)
-        self.executor = SubtaskExecutor(config, pool, self.router)
+        self.subtasks = SubtaskRunner(config, pool, self.router)
+        """Runs the subtasks: dependencies, slots, the first route, the executor, events, early starts."""
 
     @traced_step("planning")
-    async def plan(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
+    async def plan(self, state: TeamState, *, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Ask the planner for a DAG (with one repair, then a fallback)."""
-        ctx = run_context(config, self.config)
+        ctx = run_context(runtime, self.config)
         planner = self.config.planner
         context = _previous_results(state) if state.get("replans") else None
         if state.get("replan_reason"):
@@ -101,7 +104,7 @@ class TeamNodes(SubtaskRunner):
                 max_subtasks=planner.max_subtasks,
                 system_prompt=planner.system_prompt,
                 context=context,
-                on_subtask=self._early_starter(ctx, get_stream_writer()) if streamed else None,
+                on_subtask=self.subtasks.early_starter(ctx, get_stream_writer()) if streamed else None,
                 examples=planner.examples,
                 fast_path=planner.fast_path and not state.get("history") and not state.get("replans"),
             )
@@ -110,7 +113,7 @@ class TeamNodes(SubtaskRunner):
             raise
         keep_early(ctx, outcome.plan)
         for subtask in outcome.plan.subtasks:
-            self._preload(ctx, subtask.specialist)
+            self.subtasks.preload(ctx, subtask.specialist)
         record_span("call", started, time.time(), call="planner")
         notes = [f"plan rejected: {p}" for p in outcome.problems]
         if memories:
@@ -170,9 +173,9 @@ class TeamNodes(SubtaskRunner):
             return "join"
         return [Send("run_subtask", {"subtask": s, "known": done}) for s in pending]
 
-    async def run_subtask(self, payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def run_subtask(self, payload: dict[str, Any], *, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Wait for dependencies, then for a slot, then run the subtask on its specialist."""
-        ctx = run_context(config, self.config)
+        ctx = run_context(runtime, self.config)
         subtask: Subtask = payload["subtask"]
         known: dict[str, SubtaskResult] = payload.get("known", {})
         emit = get_stream_writer()
@@ -181,11 +184,11 @@ class TeamNodes(SubtaskRunner):
             early.relay.attach(emit)
             result = await early.task
         else:
-            result = await self._guarded(subtask, known, ctx, emit)
+            result = await self.subtasks.run(subtask, known, ctx, emit)
         return {"results": {subtask.id: result}}
 
     @traced_step("join")
-    async def join(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
+    async def join(self, state: TeamState, *, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Done when every subtask succeeded; otherwise the planner decides, within ``max_replans``."""
         results = state.get("results") or {}
         plan = state.get("plan")
@@ -218,7 +221,7 @@ class TeamNodes(SubtaskRunner):
         return "plan" if state.get("replan_reason") else "answer"
 
     @traced_step("answer")
-    async def answer(self, state: TeamState, config: RunnableConfig) -> dict[str, Any]:
+    async def answer(self, state: TeamState, *, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Compose the final answer from the results (one successful subtask's output stands as is)."""
         plan = state.get("plan")
         results = state.get("results") or {}
@@ -230,7 +233,7 @@ class TeamNodes(SubtaskRunner):
         if len(ordered) == 1:
             emit(AnswerToken(text=done[0].output))
             return {"answer": done[0].output}
-        ctx = run_context(config, self.config)
+        ctx = run_context(runtime, self.config)
         settings = self.config.answer
         model = self.pool.get(settings.model or self.config.planner.model)
         messages = [
