@@ -41,6 +41,18 @@ def team(
     return Team(TeamConfig.from_dict(data), models=instances)
 
 
+def team_of(data: dict[str, Any]) -> Team:
+    """``Team`` of a config dict whose function models name ``tests.fakes`` functions by ``callable``: the
+    config keeps only their names and settings (cost, …), the functions come in as ``FunctionModel``s."""
+    instances: dict[str, FunctionModel] = {}
+    for name, entry in data["models"].items():
+        target = entry.get("callable", "")
+        if entry.get("backend") == "function" and target.startswith("tests.fakes:"):
+            instances[name] = FunctionModel(getattr(fakes, target.split(":", 1)[1]), model_id=name)
+            data["models"][name] = {k: v for k, v in entry.items() if k != "callable"}
+    return Team(TeamConfig.from_dict(data), models=instances)
+
+
 def sub(
     i: str, instruction: str = "work", deps: list[str] | None = None, who: str = "general"
 ) -> dict[str, Any]:

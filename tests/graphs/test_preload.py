@@ -9,10 +9,10 @@ from typing import Any
 
 from rich.console import Console
 
-from tessera import Team, TeamConfig
+from tessera import Team
 from tessera.events import PlanReady
 
-from .conftest import plan_for, sub
+from .conftest import plan_for, sub, team_of
 
 
 def tiny_team(tiny_gguf: Path, **extra: Any) -> Team:
@@ -27,7 +27,7 @@ def tiny_team(tiny_gguf: Path, **extra: Any) -> Team:
         "memory": {"long_term": False},
         **extra,
     }
-    return Team(TeamConfig.from_dict(data))
+    return team_of(data)
 
 
 def loaded(team: Team, name: str) -> bool:

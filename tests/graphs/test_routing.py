@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tessera import Team, TeamConfig
+from tessera import Team
 
-from .conftest import plan_for, sub
+from .conftest import plan_for, sub, team_of
 
 FN = "tests.fakes:"
 
@@ -29,7 +29,7 @@ def team(tiers: dict[str, str], tmp_path: Path, *, max_escalations: int = 2, **s
         "routing": {"tiers": list(tiers), "max_escalations": max_escalations},
         "memory": {"long_term": False},
     }
-    return Team(TeamConfig.from_dict(data))
+    return team_of(data)
 
 
 def test_an_easy_subtask_runs_on_the_smallest_tier_and_records_the_decision(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_a_remote_tier_that_never_answers_falls_back_to_local_without_hanging(tm
             "routing": {"tiers": ["local", "cloud"], "difficulty": FN + "hard", "cooloff_s": 60},
             "memory": {"long_term": False},
         }
-        t = Team(TeamConfig.from_dict(data))
+        t = team_of(data)
         started = time.monotonic()
         a = t.run(plan_for("route remote", sub("a", "Prove it."))).subtasks[0]
         assert time.monotonic() - started < 10
@@ -185,7 +185,7 @@ def test_a_verifier_saying_no_escalates(tmp_path: Path) -> None:
         "memory": {"long_term": False},
     }
     task = plan_for("route verifier", sub("a", "Explain the plan."))
-    a = Team(TeamConfig.from_dict(data)).run(task).subtasks[0]
+    a = team_of(data).run(task).subtasks[0]
     assert (a.status, a.tier) == ("done", "large")
     assert a.escalations == ["small -> large: verifier checker said no: too shallow"]
     # both attempts are paid for: 4 words on small (cost 1), then 7 on large (cost 8)
@@ -195,7 +195,7 @@ def test_a_verifier_saying_no_escalates(tmp_path: Path) -> None:
 def test_the_classifier_prompt_rates_difficulty_on_the_smallest_tier(tmp_path: Path) -> None:
     routed = team({"small": "rater", "large": "echo"}, tmp_path)
     routed.config.routing.difficulty = "classifier"
-    routed = Team(routed.config)
+    routed = routed.override(models=routed.models)
     hard = routed.run(plan_for("route classify hard", sub("a", "Prove that 2 is prime."))).subtasks[0]
     assert (hard.tier, hard.route) == ("large", "difficulty 1.00")
     easy = routed.run(plan_for("route classify easy", sub("b", "Say hello."))).subtasks[0]
@@ -205,7 +205,7 @@ def test_the_classifier_prompt_rates_difficulty_on_the_smallest_tier(tmp_path: P
 def test_a_broken_classifier_falls_back_to_the_cheap_estimate(tmp_path: Path) -> None:
     routed = team({"small": "broken", "large": "echo"}, tmp_path)
     routed.config.routing.difficulty = "classifier"
-    routed = Team(routed.config)
+    routed = routed.override(models=routed.models)
     a = routed.run(plan_for("route classify broken", sub("a", "Say hello."))).subtasks[0]
     assert a.route == "smallest tier"
     assert a.escalations == ["small -> large: RuntimeError: this tier cannot do it"]
