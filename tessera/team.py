@@ -365,7 +365,7 @@ async def _ask(approve: ApproveFn, plan: dict[str, Any], ctx: RunContext) -> App
 
 
 async def _remember(config: TeamConfig, task: str, result: RunResult) -> None:
-    """Store the finished task in long-term memory (its time is not part of the run's timings).
+    """Store the finished task in long-term memory (its time is ``timings.remember_s``, after ``total_s``).
 
     A store held by an ingest drops the memory with a note; a memory that cannot work at all (its embedder
     does not load) makes the run ``partial``: the answer stands, but the team did not do all it should.
@@ -376,6 +376,7 @@ async def _remember(config: TeamConfig, task: str, result: RunResult) -> None:
     from tessera.memory._lock import StoreLockedError
     from tessera.memory.recall import remember_run
 
+    started = time.perf_counter()
     try:
         await asyncio.to_thread(remember_run, config, task, result.answer, thread=result.thread_id or "")
     except StoreLockedError as exc:
@@ -383,6 +384,8 @@ async def _remember(config: TeamConfig, task: str, result: RunResult) -> None:
     except TesseraError as exc:
         result.notes.append(f"long-term memory failed, not remembered: {exc}")
         result.status = "partial"
+    finally:
+        result.timings.remember_s = time.perf_counter() - started
 
 
 async def _last_result(events: AsyncIterator[Event]) -> RunResult:

@@ -124,6 +124,9 @@ class Timings(BaseModel):
     """Recalling long-term memories for the planner (a part of ``planning_s``)."""
     approval_s: float = 0.0
     """Waiting for the user to accept, edit or reject a plan (a part of ``total_s``, not of overhead)."""
+    remember_s: float = 0.0
+    """Writing the run to long-term memory after it finished (after ``total_s``, not a part of it): a new
+    process loads the embedder for it."""
 
 
 class Span(BaseModel):

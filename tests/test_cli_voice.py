@@ -76,7 +76,7 @@ def test_json_reports_stages_that_add_up_to_the_wall_time(
     assert result["answer"] == "42" and result["status"] == "done"
     voice = result["voice"]
     stages = voice["stages"]
-    parts = ("asr_s", "planning_s", "subtasks_s", "answer_s", "tts_s")
+    parts = ("asr_s", "planning_s", "subtasks_s", "answer_s", "memory_s", "tts_s")
     assert all(stages[name] >= 0 for name in parts) and stages["asr_s"] > 0 and stages["tts_s"] > 0
     assert abs(sum(stages[name] for name in parts) - stages["wall_s"]) <= 0.05 * stages["wall_s"], stages
     assert stages["wall_s"] < elapsed
@@ -188,6 +188,6 @@ def test_spoken_task_on_the_real_default_team(whisper: Path, tmp_path: Path) -> 
     result = json.loads(out.stdout)
     assert "42" in result["answer"], result["answer"]
     stages = result["voice"]["stages"]
-    parts = ("asr_s", "planning_s", "subtasks_s", "answer_s", "tts_s")
+    parts = ("asr_s", "planning_s", "subtasks_s", "answer_s", "memory_s", "tts_s")
     assert abs(sum(stages[name] for name in parts) - stages["wall_s"]) <= 0.05 * stages["wall_s"], stages
     assert 0.5 <= duration(out_wav) <= 30.0, duration(out_wav)

@@ -2,10 +2,11 @@
 
 Speech in (the ``asr`` tool, ``tools.asr``), the team, speech out (the ``tts`` tool, ``tools.tts``). Each
 stage is timed: ``asr_s`` and ``tts_s`` by the pipeline's clock, ``planning_s``, ``subtasks_s`` and
-``answer_s`` from the run's trace. Time in which two stages overlap counts once, for the first of planning,
-answer, subtasks (a subtask may start while the plan is still being written). ``wall_s`` runs from the start
-of the transcription to the end of the speech, so the stages add up to it but for the graph's own
-bookkeeping between steps.
+``answer_s`` from the run's trace, ``memory_s`` (writing the run to long-term memory after it, which loads
+the embedder in a new process) from the result's ``timings.remember_s``. Time in which two stages overlap
+counts once, for the first of planning, answer, subtasks (a subtask may start while the plan is still being
+written). ``wall_s`` runs from the start of the transcription to the end of the speech, so the stages add
+up to it but for the graph's own bookkeeping between steps.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Stages:
     planning_s: float = 0.0
     subtasks_s: float = 0.0
     answer_s: float = 0.0
+    memory_s: float = 0.0
     tts_s: float = 0.0
     wall_s: float = 0.0
 
@@ -167,6 +169,7 @@ def run_voice(
     else:
         result = follow(team.stream(task, thread_id=thread_id, approve=approve))
     stages.planning_s, stages.subtasks_s, stages.answer_s = run_stages(result.trace)
+    stages.memory_s = result.timings.remember_s
     speech = None
     if out is not None and result.answer.strip():
         tts_began = time.perf_counter()
