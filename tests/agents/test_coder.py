@@ -26,7 +26,7 @@ def coder(model: Any, tmp_path: Path, *, max_attempts: int = 3, **ctx: Any) -> C
     config = TeamConfig.from_dict(
         {
             "name": "t",
-            "models": {"m": {"backend": "function", "callable": "tests.fakes:echo"}},
+            "models": {"m": {"backend": "function"}},  # the coder gets ``model`` itself
             "planner": {"model": "m"},
             "specialists": {
                 "coder": {

@@ -9,6 +9,8 @@ from tessera import Team, TeamConfig
 from tessera.agents.retriever import NOTHING_FOUND
 from tessera.memory.ingest import ingest
 from tessera.memory.knowledge import KnowledgeBase
+from tessera.models.function import FunctionModel
+from tests import fakes
 from tests.memory import recording
 
 GUIDE = "\n".join(
@@ -119,7 +121,7 @@ def test_an_escalated_retriever_reuses_the_sources_instead_of_searching_again(
 ) -> None:
     team, guide = team_with_docs(tmp_path, model=None)
     config = team.config.model_copy(deep=True)
-    config.models["small"] = config.models["answerer"].model_copy(update={"callable": "tests.fakes:broken"})
+    config.models["small"] = config.models["answerer"].model_copy(update={"callable": None})
     config.routing.tiers = ["small", "answerer"]
     searches: list[str] = []
     search = KnowledgeBase.search
@@ -129,7 +131,8 @@ def test_an_escalated_retriever_reuses_the_sources_instead_of_searching_again(
         return search(self, query, *args, **kwargs)
 
     monkeypatch.setattr(KnowledgeBase, "search", counted)
-    sub = Team(config).run("When is the deploy window?").subtasks[0]
+    broken = FunctionModel(fakes.broken, model_id="small")
+    sub = Team(config, models={"small": broken}).run("When is the deploy window?").subtasks[0]
     assert (sub.status, sub.tier, len(sub.escalations)) == ("done", "answerer", 1)
     assert "Tuesday 14:00 UTC" in sub.output
     assert searches == ["When is the deploy window?"]  # one search, shared by both tiers

@@ -8,7 +8,7 @@ from typing import Any
 from tessera import TeamConfig
 from tessera.agents.router import MIN_RUNS, Router, RoutingHistory, estimate_difficulty
 
-FN = {"backend": "function", "callable": "tests.fakes:echo"}
+FN = {"backend": "function"}  # routing reads the configs only; no model is called
 
 
 def config(**specialist: Any) -> TeamConfig:
