@@ -61,6 +61,7 @@ def iterate_sync(factory: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
+    interrupted = False
     try:
         while True:
             kind, value = items.get()
@@ -69,10 +70,15 @@ def iterate_sync(factory: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
             if kind == "error":
                 raise value
             yield value
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         if thread.is_alive():
             stop.set()
             loop = handle.get("loop")
             if loop is not None and handle.get("task") is not None:
                 loop.call_soon_threadsafe(handle["task"].cancel)
-            thread.join()
+            # After Ctrl-C, the helper may be blocked where no cancel reaches it (a prompt reading the
+            # terminal): it is a daemon, so give it a moment and let the process go on without it.
+            thread.join(timeout=2.0 if interrupted else None)

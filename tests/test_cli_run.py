@@ -51,12 +51,18 @@ def test_an_edit_that_cannot_run_is_asked_about_again_with_the_edits_kept(
         screen.close()
 
 
-def test_leaving_the_plan_question_says_how_to_resume(approving: Path, env: dict[str, str]) -> None:
+@pytest.mark.parametrize("leave", ["ctrl-d", "ctrl-c"])
+def test_leaving_the_plan_question_says_how_to_resume(
+    approving: Path, env: dict[str, str], leave: str
+) -> None:
     """Issue 19, finding 6: the run stops at the question, and says which thread to resume."""
     screen = Screen(approving, env, TASK, command="run")
     try:
         screen.wait("accept, edit or reject?")
-        screen.child.sendeof()
+        if leave == "ctrl-d":
+            screen.child.sendeof()
+        else:
+            screen.child.sendintr()
         out, code = ended(screen)
     finally:
         screen.close()

@@ -383,10 +383,24 @@ def main(argv: list[str] | None = None) -> None:
     Everything the command prints goes through copies of fds 1 and 2 taken here (see
     :func:`~tessera.cli._common.own_output`), so a model loading on another thread cannot swallow it.
     """
+    from tessera.cli._run import interrupted_hint
+
     with own_output():
         code = _main(argv)
+    if code == 130 and interrupted_hint() is not None:
+        # Stopped at the plan question: the thread that asked is still blocked reading the terminal and
+        # holds stdin's lock, which would crash the interpreter's shutdown. Our output is written; go.
+        os._exit(code)
     if code:
         sys.exit(code)
+
+
+def _say_how_to_resume() -> None:
+    """After Ctrl-C at a plan question (which lands on this thread, not the asking one): the resume line."""
+    from tessera.cli._run import interrupted_hint
+
+    if (hint := interrupted_hint()) is not None:
+        echo(hint, err=True)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -397,6 +411,7 @@ def _main(argv: list[str] | None) -> int:
         return code if isinstance(code, int) else 0
     except click.exceptions.Abort:
         echo("aborted", err=True)
+        _say_how_to_resume()
         return 130
     except click.ClickException as exc:
         exc.show(file=output_stream(err=True))
@@ -412,7 +427,8 @@ def _main(argv: list[str] | None) -> int:
             echo(exc.code, err=True)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        echo("interrupted", err=True)
+        echo("\ninterrupted", err=True)
+        _say_how_to_resume()
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug: one line unless debugging
         if os.environ.get("TESSERA_DEBUG"):

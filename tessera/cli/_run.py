@@ -129,15 +129,30 @@ def approver(
     return lambda plan: _ask_about_plan(plan, config, thread_id)
 
 
+_ASKING: list[str] = []
+"""The thread whose plan question is open: Ctrl-C lands on the main thread, not the asking one."""
+
+
+def interrupted_hint() -> str | None:
+    """What to print when Ctrl-C stops the CLI: how to resume a plan whose question was open, or None."""
+    return resume_hint(_ASKING[-1]) if _ASKING else None
+
+
 def _ask_about_plan(plan: Plan, config: TeamConfig | None, thread_id: str | None) -> Approval:
     live = LiveLine.current  # off the screen while the question is on it
-    with live.hidden() if live is not None else nullcontext(), _resume_hint_on_abort(thread_id):
-        echo("Proposed plan:", err=True)
-        for sub in plan.subtasks:
-            after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
-            echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
-        text = json.dumps(plan.model_dump(mode="json"), indent=2)
-        return _ask(text, text, config)
+    if thread_id is not None:
+        _ASKING.append(thread_id)
+    try:
+        with live.hidden() if live is not None else nullcontext(), _resume_hint_on_abort(thread_id):
+            echo("Proposed plan:", err=True)
+            for sub in plan.subtasks:
+                after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
+                echo(f"  {sub.id} [{sub.specialist}]{after}: {sub.instruction}", err=True)
+            text = json.dumps(plan.model_dump(mode="json"), indent=2)
+            return _ask(text, text, config)
+    finally:
+        if thread_id is not None:
+            _ASKING.remove(thread_id)
 
 
 @contextmanager
