@@ -11,10 +11,12 @@ This module imports neither torch, sentence-transformers, llama_cpp nor chromadb
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import sqlite3
 import struct
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -367,14 +369,24 @@ def _download_snapshot(repo: str, where: str, advice: str) -> Path:
 
 def require_sentence_transformers() -> None:
     """Raise :class:`MissingDependencyError` naming the ``embed`` extra when sentence-transformers (and
-    torch) are not installed; a lexical-only knowledge base never calls this."""
-    try:
-        import sentence_transformers  # noqa: F401
-    except ImportError:
+    torch) are not installed; a lexical-only knowledge base never calls this.
+
+    It looks for the packages without importing them (torch takes seconds to import, and a model that
+    cannot be downloaded should say so fast)."""
+    if not all(map(_installed, ("sentence_transformers", "torch"))):
         raise MissingDependencyError(
             f"sentence-transformers embedders need the embed extra: {INSTALL_EMBED} "
             "(or a .gguf embedder, or memory.retrieval: lexical with no embedder)"
-        ) from None
+        )
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules:  # None there means "import raises ImportError"
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _load_sentence_transformer(folder: Path, spec: str) -> Any:
