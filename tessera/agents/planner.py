@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import ValidationError
 
-from tessera.agents._plan_compact import CompactScanner, compact_grammar, parse_compact
+from tessera.agents._plan_compact import (
+    CompactScanner,
+    compact_grammar,
+    fast_grammar,
+    fast_prompt,
+    one_line,
+    parse_compact,
+)
 from tessera.agents._plan_prompt import (
     examples_for,
     is_single_step,
@@ -199,7 +206,7 @@ async def make_plan(
     names = list(specialists)
     if (compact or constrained) and fast_path and is_single_step(task):
         try:
-            chosen_name = await _fast_specialist(model, messages, names, compact)
+            chosen_name = await _fast_specialist(model, messages, names, compact, task)
         except Exception:  # noqa: BLE001 - the full planner below still gets its chance
             pass
         else:  # is_single_step: the task is short, so it is the instruction, word for word
@@ -270,18 +277,21 @@ def normalize_plan(plan: Plan) -> Plan:
 
 
 async def _fast_specialist(
-    model: BaseChatModel, messages: list[BaseMessage], names: list[str], compact: bool
+    model: BaseChatModel, messages: list[BaseMessage], names: list[str], compact: bool, task: str
 ) -> str:
-    """The specialist for a one-step task: a one-line compact plan, or ``{"specialist": …}`` in JSON.
+    """The specialist for a one-step task: the end of a one-line compact plan, or ``{"specialist": …}``.
 
-    In the compact format the model writes the instruction before it names the specialist, which is
-    what makes it pick well; the instruction itself is dropped (the task is used word for word).
+    The fast path keeps the task word for word as the instruction, so in the compact format the reply is
+    prefilled with ``s1: <task>`` and the model decodes only what follows: at most a short hint that the
+    task is computed, then the specialist's name (see :func:`fast_prompt`).
     """
     if compact:
         assert isinstance(model, TesseraChatModel)
-        grammar = compact_grammar(names, 1, await asyncio.to_thread(model.output_room, messages))
-        text = "".join([piece async for piece in model.astream_grammar(messages, grammar)])
-        return parse_compact(text).subtasks[0].specialist
+        shots, hinted = fast_prompt(messages)
+        prefill = f"s1: {one_line(task)}"
+        grammar = fast_grammar(names, hint=hinted)
+        text = "".join([piece async for piece in model.astream_grammar(shots, grammar, prefill=prefill)])
+        return parse_compact(prefill + text).subtasks[0].specialist
     chosen = await model.with_structured_output(specialist_schema(names)).ainvoke(messages)
     assert isinstance(chosen, dict)
     return str(chosen["specialist"])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["GenerationCancelled", "TokenTap", "watched", "without_stop_prefix"]
+__all__ = ["GenerationCancelled", "TokenTap", "prefilled", "watched", "without_stop_prefix"]
 
 
 class GenerationCancelled(Exception):
@@ -80,7 +80,43 @@ def watched(llm: Llama, tap: TokenTap | None) -> Iterator[None]:
     try:
         yield
     finally:
-        del llm.create_completion
+        _restore(llm, original)
+
+
+@contextmanager
+def prefilled(llm: Llama, text: str) -> Iterator[int]:
+    """Append ``text`` to the prompt of the completions ``llm`` runs inside the block; yields its tokens.
+
+    The reply then starts with ``text`` without generating it (the completion's text is what follows).
+    The chat handler renders the template and passes the prompt's tokens to ``create_completion``, so the
+    held model's ``create_completion`` is wrapped for the call, as :func:`watched` does.
+    """
+    if not text:
+        yield 0
+        return
+    tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+    original = llm.create_completion
+
+    def create_completion(*args: Any, **kwargs: Any) -> Any:
+        prompt = kwargs["prompt"]
+        kwargs["prompt"] = prompt + text if isinstance(prompt, str) else [*prompt, *tokens]
+        return original(*args, **kwargs)
+
+    llm.create_completion = create_completion  # type: ignore[method-assign]
+    try:
+        yield len(tokens)
+    finally:
+        _restore(llm, original)
+
+
+def _restore(llm: Llama, original: Any) -> None:
+    """Put back ``original`` as ``llm.create_completion`` (the class's method, or an outer wrapper)."""
+    if getattr(original, "__self__", None) is llm and getattr(original, "__func__", None) is getattr(
+        type(llm), "create_completion", None
+    ):
+        vars(llm).pop("create_completion", None)
+    else:
+        llm.create_completion = original  # type: ignore[method-assign]
 
 
 def without_stop_prefix(text: str, stops: list[str]) -> str:

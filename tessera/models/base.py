@@ -94,8 +94,14 @@ class TesseraChatModel(BaseChatModel):
     """:meth:`astream_grammar` decodes free text under a GBNF grammar: the planner's compact plan format
     relies on it."""
 
-    async def astream_grammar(self, value: LanguageModelInput, grammar: str) -> AsyncIterator[str]:
-        """Text decoded under the GBNF ``grammar``, in pieces (backends with ``grammar_decoding``)."""
+    async def astream_grammar(
+        self, value: LanguageModelInput, grammar: str, *, prefill: str = ""
+    ) -> AsyncIterator[str]:
+        """Text decoded under the GBNF ``grammar``, in pieces (backends with ``grammar_decoding``).
+
+        ``prefill`` is the start of the reply, given rather than generated; the grammar and the yielded
+        text cover what follows it.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not decode under a GBNF grammar")
         yield ""  # pragma: no cover - makes this an async generator
 

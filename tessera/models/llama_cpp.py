@@ -15,6 +15,7 @@ and tools), so they are not prefilled again even when other prompts ran on the m
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import queue
 import threading
@@ -41,7 +42,13 @@ from tessera.errors import (
 )
 from tessera.models import _download
 from tessera.models._gguf import GGUFInfo, read_gguf
-from tessera.models._llama_stream import GenerationCancelled, TokenTap, watched, without_stop_prefix
+from tessera.models._llama_stream import (
+    GenerationCancelled,
+    TokenTap,
+    prefilled,
+    watched,
+    without_stop_prefix,
+)
 from tessera.models._llama_tools import (
     has_tool_turns,
     read_tool_calls,
@@ -478,10 +485,18 @@ class LlamaCppChatModel(TesseraChatModel):
         async for piece in self._astream_work(self._structured, messages, json_schema_of(schema)):
             yield piece
 
-    async def astream_grammar(self, value: LanguageModelInput, grammar: str) -> AsyncIterator[str]:
-        """Text decoded under the GBNF ``grammar``, in pieces as it is generated."""
+    async def astream_grammar(
+        self, value: LanguageModelInput, grammar: str, *, prefill: str = ""
+    ) -> AsyncIterator[str]:
+        """Text decoded under the GBNF ``grammar``, in pieces as it is generated.
+
+        ``prefill`` is the start of the reply, put in the prompt rather than generated (a prefill costs
+        one batched evaluation; generating it, one decode step per token); the grammar and the yielded
+        text cover only what follows it.
+        """
         messages = self._convert_input(value).to_messages()
-        async for piece in self._astream_work(self._under_grammar, messages, grammar):
+        work = functools.partial(self._under_grammar, prefill=prefill)
+        async for piece in self._astream_work(work, messages, grammar):
             yield piece
 
     def output_room(self, messages: list[BaseMessage]) -> int | None:
@@ -492,11 +507,13 @@ class LlamaCppChatModel(TesseraChatModel):
     def _under_grammar(self, messages: list[BaseMessage], grammar: str, **kwargs: Any) -> AIMessage:
         cancel = kwargs.pop("cancel", None)
         on_text = kwargs.pop("on_text", None)
+        prefill: str = kwargs.pop("prefill", "")
         params = self._params(None, kwargs)
         tap = TokenTap(cancel=cancel, on_text=on_text) if cancel is not None or on_text else None
-        with self._session() as llm:
+        with self._session() as llm, prefilled(llm, prefill) as extra_tokens:
             # The grammar bounds the output (a finite language); max_tokens must not cut it short.
-            params["max_tokens"] = max(1, llm.n_ctx() - self._prompt_tokens(llm, messages))
+            room = llm.n_ctx() - self._prompt_tokens(llm, messages) - extra_tokens
+            params["max_tokens"] = max(1, room)
             return self._complete(llm, messages, params, tap=tap, grammar=self._grammar(grammar))
 
     async def _astream_work(

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from tessera.agents._plan_compact import CompactScanner, compact_grammar, parse_compact
+from tessera.agents._plan_compact import CompactScanner, compact_grammar, fast_prompt, parse_compact
 from tessera.agents.planner import make_plan, planner_messages, validate_plan
 from tessera.config import SpecialistConfig
 from tessera.models.function import FunctionModel
@@ -28,17 +28,19 @@ class LinePlanner(FunctionModel):
     replies: list[str]
     grammars: list[str]
     seen: list[Any]
+    prefills: list[str]
 
-    async def astream_grammar(self, value: Any, grammar: str) -> AsyncIterator[str]:
+    async def astream_grammar(self, value: Any, grammar: str, *, prefill: str = "") -> AsyncIterator[str]:
         self.grammars.append(grammar)
         self.seen.append(value)
+        self.prefills.append(prefill)
         text = self.replies.pop(0)
         for start in range(0, len(text), 7):
             yield text[start : start + 7]
 
 
 def line_planner(*replies: str) -> LinePlanner:
-    return LinePlanner(lambda *_a, **_k: "unused", replies=list(replies), grammars=[], seen=[])
+    return LinePlanner(lambda *_a, **_k: "unused", replies=list(replies), grammars=[], seen=[], prefills=[])
 
 
 def test_lines_parse_with_dependencies_from_needs_and_quotes_only_on_earlier_ids() -> None:
@@ -107,16 +109,43 @@ def test_a_grammar_planner_streams_a_compact_plan_and_gets_examples_as_turns() -
     assert "l4 ::=" in model.grammars[0] and "l5 ::=" not in model.grammars[0]
 
 
-def test_the_fast_path_writes_one_line_and_keeps_the_task_word_for_word() -> None:
-    model = line_planner("s1: Count the primes below 1000 with Python and print it. -> coder")
+def test_the_fast_path_prefills_the_task_and_decodes_only_the_specialist() -> None:
+    model = line_planner(" -> coder")
     outcome = asyncio.run(
-        make_plan(model, "How many primes are below 1000?", TEAM, max_subtasks=4, fast_path=True)
+        make_plan(model, "How many  primes are below 1000?", TEAM, max_subtasks=4, fast_path=True)
     )
     assert outcome.fast and outcome.attempts == 1
     assert [(s.specialist, s.instruction) for s in outcome.plan.subtasks] == [
-        ("coder", "How many primes are below 1000?")
+        ("coder", "How many  primes are below 1000?")
     ]
-    assert "l2 ::=" not in model.grammars[0]
+    assert model.prefills == ["s1: How many primes are below 1000?"]  # one line, as the examples
+    assert model.grammars == ['root ::= " Compute it with Python."? " -> " ("coder" | "general")\n']
+
+
+def test_the_fast_paths_examples_keep_their_one_step_tasks_word_for_word() -> None:
+    messages = planner_messages("What is 2**40?", TEAM, max_subtasks=4, compact=True)
+    shots, hinted = fast_prompt(messages)
+    replies = {
+        str(a.content): str(b.content)
+        for a, b in zip(shots, shots[1:], strict=False)
+        if isinstance(b, AIMessage)
+    }
+    assert (
+        hinted
+        and replies["What is 17 factorial?"] == "s1: What is 17 factorial? Compute it with Python. -> coder"
+    )
+    assert replies["What is the capital of Peru?"] == "s1: What is the capital of Peru? -> general"
+    assert (
+        len(
+            replies[
+                "Compute the 12th triangular number, then explain in one sentence what triangular numbers are."
+            ].splitlines()
+        )
+        == 2
+    )  # plans of several steps are as the full planner has them
+    assert shots[0] == messages[0] and shots[-1] == messages[-1]
+    without_coder = {"general": TEAM["general"]}
+    assert not fast_prompt(planner_messages("t", without_coder, max_subtasks=4, compact=True))[1]
 
 
 def test_json_planners_keep_the_json_prompt() -> None:

@@ -40,3 +40,20 @@ async def test_a_function_model_generator_streams_live() -> None:
 async def test_a_plain_function_reply_is_one_piece() -> None:
     model = FunctionModel(lambda messages, **kw: {"subtasks": []})
     assert [p async for p in model.astream_structured("plan", Plan)] == ['{"subtasks": []}']
+
+
+async def test_a_prefilled_reply_is_in_the_prompt_and_only_the_rest_is_generated(tiny_gguf: Path) -> None:
+    model = LlamaCppChatModel(model_id="tiny", path=tiny_gguf, n_ctx=1024, max_tokens=50, seed=3)
+    grammar = 'root ::= " coder" | " general"\n'
+    messages = model._convert_input("Pick one.").to_messages()
+    plain = model._under_grammar(messages, grammar)
+    prefill = "s1: Compute 2**20 with Python. ->"
+    pieces = [p async for p in model.astream_grammar(messages, grammar, prefill=prefill)]
+    whole = model._under_grammar(messages, grammar, prefill=prefill)
+    assert "".join(pieces) == whole.content and whole.content in (" coder", " general")
+    assert plain.usage_metadata and whole.usage_metadata
+    with model._session() as llm:
+        added = len(llm.tokenize(prefill.encode(), add_bos=False, special=False))
+        assert "create_completion" not in vars(llm)  # the wrappers are gone after the call
+    assert whole.usage_metadata["input_tokens"] == plain.usage_metadata["input_tokens"] + added
+    model.unload()
