@@ -42,14 +42,22 @@ _QUESTION = r"(what|which|who|whom|whose|where|when|why|how)"
 """A second question after "and" or a comma: "What is 2**20, and which client …" is two steps."""
 _AND_VERB = re.compile(rf"(,|\band\b)\s+(also\s+)?{_VERB}\b|\band\s+(also\s+)?{_QUESTION}\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?]\s+[A-Z]")
+_ANSWER_FORM = re.compile(
+    r"(?<=[.!?])\s+(answer|reply|respond|be|keep it|give only|only give|just give)\b[^.!?\n]*[.!?]?\s*$",
+    re.IGNORECASE,
+)
+"""A last sentence that only says how to answer ("Answer in one word.") is not a step of its own."""
 
 
 def is_single_step(task: str, *, max_chars: int = 300) -> bool:
-    """A conservative guess that ``task`` is one step: short, one sentence, no "then", no "and <verb>"."""
+    """A conservative guess that ``task`` is one step: short, one sentence (and perhaps one more that only
+    says how to answer), no "then", no "and <verb>"."""
     text = task.strip()
     if not text or len(text) > max_chars:
         return False
-    return not (_SEVERAL_STEPS.search(text) or _AND_VERB.search(text) or _SENTENCE_END.search(text))
+    if _SEVERAL_STEPS.search(text) or _AND_VERB.search(text):
+        return False
+    return not _SENTENCE_END.search(_ANSWER_FORM.sub("", text))
 
 
 def specialist_schema(names: list[str]) -> dict[str, Any]:
