@@ -97,6 +97,12 @@ class LlamaCppModelConfig(_ModelBase):
         description="Most RAM (MB) for saved KV states of repeated prompt prefixes (system prompts, "
         "tool descriptions), so prompts that interleave on one model skip their prefill; 0 turns it off.",
     )
+    prefix_cache_dir: Path | None = Field(
+        None,
+        description="Folder where the KV states of long prompts (256 tokens or more: a planner's prompt) are "
+        "also saved, at most prefix_cache_mb of them, so that a new process restores them instead of "
+        "prefilling; relative to the team file.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> LlamaCppModelConfig:
@@ -303,6 +309,8 @@ def _validate(data: dict[str, Any], label: str, base_dir: Path) -> TeamConfig:
     for model in config.models.values():
         if isinstance(model, LlamaCppModelConfig) and model.path is not None:
             model.path = (base_dir / model.path.expanduser()).resolve()
+        if isinstance(model, LlamaCppModelConfig) and model.prefix_cache_dir is not None:
+            model.prefix_cache_dir = (base_dir / model.prefix_cache_dir.expanduser()).resolve()
     if config.state_dir is not None and not config.state_dir.expanduser().is_absolute():
         config.state_dir = (base_dir / config.state_dir).resolve()
     embedder = config.memory.embedder

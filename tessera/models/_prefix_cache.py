@@ -22,13 +22,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 
-__all__ = ["CacheCounters", "PrefixCache", "PrefixReusingLlama", "PromptStats"]
+if TYPE_CHECKING:
+    from tessera.models._prefix_disk import DiskStates
+
+__all__ = ["CacheCounters", "PrefixCache", "PrefixReusingLlama", "PromptStats", "common_prefix"]
 
 _SEQ = 0
 
@@ -58,9 +61,12 @@ class CacheCounters:
     evictions: int = 0
     reused_tokens: int = 0
     skipped_too_big: int = 0
+    disk_restores: int = 0
+    disk_saves: int = 0
 
 
-def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
     n = min(len(a), len(b))
     differ = np.flatnonzero(a[:n] != b[:n])
     return int(differ[0]) if differ.size else n
@@ -72,9 +78,11 @@ class PrefixCache:
     Not thread-safe: the model's lock serializes every use, as it does for the context itself.
     """
 
-    def __init__(self, capacity_bytes: int, *, min_tokens: int = 32) -> None:
+    def __init__(self, capacity_bytes: int, *, min_tokens: int = 32, disk: DiskStates | None = None) -> None:
         self.capacity_bytes = capacity_bytes
         self.min_tokens = min_tokens
+        self.disk = disk
+        """Where long prompts' states are also saved, for later processes (see ``_prefix_disk``)."""
         self.counters = CacheCounters()
         self.enabled = capacity_bytes > 0
         self._entries: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
@@ -104,16 +112,21 @@ class PrefixCache:
         if not self.enabled or len(tokens) < 2:
             return 0
         prompt = np.asarray(tokens, dtype=np.intc)
-        live = _common_prefix(llm.input_ids[: llm.n_tokens], prompt)
+        live = common_prefix(llm.input_ids[: llm.n_tokens], prompt)
         best_key, best = None, live
         for key, entry in self._entries.items():
-            shared = _common_prefix(entry.tokens, prompt)
+            shared = common_prefix(entry.tokens, prompt)
             if shared > best:
                 best_key, best = key, shared
+        from_disk = self._from_disk(prompt, best)
+        if from_disk is not None:
+            best_key, best = from_disk
         reuse = min(best, len(prompt) - 1)
         if reuse < self.min_tokens:
             return min(live, len(prompt) - 1)
         if best_key is not None and not self._restore(llm, best_key):
+            if from_disk is not None and self.disk is not None:
+                self.disk.drop(np.asarray(best_key, dtype=np.intc))  # saved by another build or model
             return 0
         if not self._truncate(llm, reuse):
             return 0
@@ -122,9 +135,33 @@ class PrefixCache:
         return reuse
 
     def save_tail(self, llm: Llama) -> None:
-        """After a prompt is evaluated: keep its state for later prompts that share its start."""
-        if self.enabled and llm.n_tokens >= self.min_tokens:
-            self._save(llm, np.array(llm.input_ids[: llm.n_tokens], dtype=np.intc), tail=True)
+        """After a prompt is evaluated: keep its state for later prompts that share its start (on disk
+        too, for later processes, when it is long and no saved state holds it already)."""
+        if not (self.enabled and llm.n_tokens >= self.min_tokens):
+            return
+        tokens = np.array(llm.input_ids[: llm.n_tokens], dtype=np.intc)
+        self._save(llm, tokens, tail=True)
+        disk = self.disk
+        if disk is None or len(tokens) < disk.min_tokens or disk.covers(tokens):
+            return
+        entry = self._entries.get(tuple(tokens.tolist()))
+        state = entry.state if entry is not None else self._state(llm)
+        if state is not None and disk.put(tokens, memoryview(state).cast("B")):
+            self.counters.disk_saves += 1
+
+    def _from_disk(self, prompt: np.ndarray, better_than: int) -> tuple[tuple[int, ...], int] | None:
+        """Load the disk's best state for ``prompt`` as a tail entry: ``(key, shared tokens)``."""
+        if self.disk is None:
+            return None
+        found = self.disk.best(prompt, better_than=better_than)
+        if found is None:
+            return None
+        tokens, data = found
+        key = tuple(tokens.tolist())
+        self._entries[key] = _Entry(tokens, (ctypes.c_uint8 * len(data)).from_buffer_copy(data), True)
+        self.counters.disk_restores += 1
+        self._evict(keep=key)
+        return key, common_prefix(tokens, prompt)
 
     def _keep_prefix(self, llm: Llama, prefix: np.ndarray) -> None:
         key = tuple(prefix.tolist())
@@ -134,12 +171,19 @@ class PrefixCache:
         if not self._covered(prefix) and self._save(llm, prefix, tail=False):
             for other in [k for k, e in self._entries.items() if e.tail and k[: len(key)] == key]:
                 del self._entries[other]
+            disk = self.disk
+            if disk is not None and len(prefix) >= disk.min_tokens and not disk.covers(prefix):
+                # the stable part of prompts that later processes will share: keep it instead of the
+                # whole prompts it came from, which each carried a task of their own
+                if disk.put(prefix, memoryview(self._entries[key].state).cast("B")):
+                    self.counters.disk_saves += 1
+                    disk.drop_extensions(prefix)
 
     def _covered(self, tokens: np.ndarray) -> bool:
         """Whether a saved entry already holds nearly all of ``tokens`` (no point saving them again)."""
         need = len(tokens) - max(16, len(tokens) // 10)
         for entry in self._entries.values():
-            if len(entry.tokens) >= need and _common_prefix(entry.tokens, tokens) == len(entry.tokens):
+            if len(entry.tokens) >= need and common_prefix(entry.tokens, tokens) == len(entry.tokens):
                 return True
         return False
 
@@ -147,20 +191,28 @@ class PrefixCache:
         key = tuple(tokens.tolist())
         if key in self._entries or (tail and self._covered(tokens)):
             return False
-        size = llama_cpp.llama_state_seq_get_size(llm.ctx, _SEQ)
-        if size > self.capacity_bytes:
+        if llama_cpp.llama_state_seq_get_size(llm.ctx, _SEQ) > self.capacity_bytes:
             self.counters.skipped_too_big += 1
             return False
-        state = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(llm.ctx, state, size, _SEQ)
-        if written == 0:
+        state = self._state(llm)
+        if state is None:
             return False
-        if written < size:
-            state = (ctypes.c_uint8 * written).from_buffer_copy(state)
         self._entries[key] = _Entry(tokens, state, tail)
         self.counters.saves += 1
         self._evict(keep=key)
         return True
+
+    @staticmethod
+    def _state(llm: Llama) -> ctypes.Array[ctypes.c_uint8] | None:
+        """A copy of the live sequence's KV cells (None when llama.cpp gives none)."""
+        size = llama_cpp.llama_state_seq_get_size(llm.ctx, _SEQ)
+        state: ctypes.Array[ctypes.c_uint8] = (ctypes.c_uint8 * size)()
+        written = int(llama_cpp.llama_state_seq_get_data(llm.ctx, state, size, _SEQ))
+        if written == 0:
+            return None
+        if written < size:
+            state = (ctypes.c_uint8 * written).from_buffer_copy(state)
+        return state
 
     def _evict(self, keep: tuple[int, ...]) -> None:
         while self.used_bytes > self.capacity_bytes:
@@ -216,7 +268,7 @@ class PrefixReusingLlama(Llama):
         if self.prefix_cache is not None:
             stats.cached_tokens = self.prefix_cache.prepare(self, tokens)
         else:
-            live = _common_prefix(self.input_ids[: self.n_tokens], np.asarray(tokens, dtype=np.intc))
+            live = common_prefix(self.input_ids[: self.n_tokens], np.asarray(tokens, dtype=np.intc))
             stats.cached_tokens = min(live, max(len(tokens) - 1, 0))
         inner = super().generate(tokens, *args, **kwargs)
         try:

@@ -9,7 +9,9 @@ A llama.cpp context is not thread-safe, so every generation holds the model's lo
 queue up, calls on different models run together. llama-cpp-python keeps the previous prompt's KV cache
 and re-evaluates only what changed; on top of that a :class:`~tessera.models._prefix_cache.PrefixCache`
 of up to ``prefix_cache_mb`` keeps the KV states of repeated prompt prefixes (a specialist's system prompt
-and tools), so they are not prefilled again even when other prompts ran on the model in between.
+and tools), so they are not prefilled again even when other prompts ran on the model in between. With
+``prefix_cache_dir``, the states of long prompts are saved on disk too, for the next process
+(:mod:`tessera.models._prefix_disk`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class LlamaCppChatModel(TesseraChatModel):
     n_gpu_layers: int = 0
     chat_format: str | None = None
     prefix_cache_mb: int = 128
+    prefix_cache_dir: Path | None = None
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 512
@@ -232,7 +235,13 @@ class LlamaCppChatModel(TesseraChatModel):
         self.load_seconds = time.perf_counter() - started
         record_span("load", wall_start, time.time(), model=self.model_id)
         if self.prefix_cache_mb and PrefixCache.supports(llm):
-            llm.prefix_cache = PrefixCache(self.prefix_cache_mb * _MB)
+            disk = None
+            if self.prefix_cache_dir is not None:
+                from tessera.models._prefix_disk import DiskStates, disk_key
+
+                folder = Path(self.prefix_cache_dir).expanduser() / disk_key(info.path, n_ctx)
+                disk = DiskStates(folder, self.prefix_cache_mb * _MB)
+            llm.prefix_cache = PrefixCache(self.prefix_cache_mb * _MB, disk=disk)
         return llm
 
     @property
