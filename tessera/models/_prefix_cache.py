@@ -22,16 +22,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 
-if TYPE_CHECKING:
-    from tessera.models._prefix_disk import DiskStates
+from tessera.models._prefix_disk import DiskStates, common_prefix
 
-__all__ = ["CacheCounters", "PrefixCache", "PrefixReusingLlama", "PromptStats", "common_prefix"]
+__all__ = ["CacheCounters", "PrefixCache", "PrefixReusingLlama", "PromptStats"]
 
 _SEQ = 0
 
@@ -63,13 +62,6 @@ class CacheCounters:
     skipped_too_big: int = 0
     disk_restores: int = 0
     disk_saves: int = 0
-
-
-def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
-    """How many leading tokens ``a`` and ``b`` share."""
-    n = min(len(a), len(b))
-    differ = np.flatnonzero(a[:n] != b[:n])
-    return int(differ[0]) if differ.size else n
 
 
 class PrefixCache:

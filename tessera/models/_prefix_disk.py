@@ -21,9 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tessera.models._prefix_cache import common_prefix
-
-__all__ = ["DiskStates", "disk_key"]
+__all__ = ["DiskStates", "common_prefix", "disk_key"]
 
 _MAGIC = b"TESSERA-KV1\n"
 _COUNT = struct.Struct("<I")
@@ -134,3 +132,10 @@ class DiskStates:
             if path != keep:
                 path.unlink(missing_ok=True)
                 total -= size
+
+
+def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != b[:n])
+    return int(differ[0]) if differ.size else n
