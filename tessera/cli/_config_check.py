@@ -44,10 +44,8 @@ def loadable_problems(config: TeamConfig) -> list[str]:
 
 def _embedder_problems(config: TeamConfig) -> list[str]:
     """A sentence-transformers embedder needs the ``embed`` extra; a ``.gguf`` one runs on llama.cpp."""
-    import importlib.util
-
     spec = (config.memory.embedder or "").strip()
-    if not spec or spec.lower().endswith(".gguf") or importlib.util.find_spec("sentence_transformers"):
+    if not spec or spec.lower().endswith(".gguf"):
         return []
     from tessera.memory.embedder import require_sentence_transformers
 

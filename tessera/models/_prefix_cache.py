@@ -28,7 +28,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 
-from tessera.models._prefix_disk import DiskStates, common_prefix
+from tessera.models._prefix_disk import DiskStates, common_prefix, holds_nearly_all
 
 __all__ = ["CacheCounters", "PrefixCache", "PrefixReusingLlama", "PromptStats"]
 
@@ -173,11 +173,7 @@ class PrefixCache:
 
     def _covered(self, tokens: np.ndarray) -> bool:
         """Whether a saved entry already holds nearly all of ``tokens`` (no point saving them again)."""
-        need = len(tokens) - max(16, len(tokens) // 10)
-        for entry in self._entries.values():
-            if len(entry.tokens) >= need and common_prefix(entry.tokens, tokens) == len(entry.tokens):
-                return True
-        return False
+        return any(holds_nearly_all(entry.tokens, tokens) for entry in self._entries.values())
 
     def _save(self, llm: Llama, tokens: np.ndarray, *, tail: bool) -> bool:
         key = tuple(tokens.tolist())

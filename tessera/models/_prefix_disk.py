@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DiskStates", "common_prefix", "disk_key"]
+__all__ = ["DiskStates", "common_prefix", "disk_key", "holds_nearly_all"]
 
 _MAGIC = b"TESSERA-KV1\n"
 _COUNT = struct.Struct("<I")
@@ -63,10 +63,7 @@ class DiskStates:
 
     def covers(self, tokens: np.ndarray) -> bool:
         """Whether a saved state already holds nearly all of ``tokens`` (no point saving them again)."""
-        need = len(tokens) - max(16, len(tokens) // 10)
-        return any(
-            len(saved) >= need and common_prefix(saved, tokens) == len(saved) for _, saved in self._headers()
-        )
+        return any(holds_nearly_all(saved, tokens) for _, saved in self._headers())
 
     def put(self, tokens: np.ndarray, state: bytes | bytearray | memoryview) -> bool:
         """Save ``state`` for ``tokens`` (unless it is too short or too big); False when it was not saved."""
@@ -139,3 +136,10 @@ def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
     n = min(len(a), len(b))
     differ = np.flatnonzero(a[:n] != b[:n])
     return int(differ[0]) if differ.size else n
+
+
+def holds_nearly_all(saved: np.ndarray, tokens: np.ndarray) -> bool:
+    """Whether a state saved for ``saved`` starts ``tokens`` and lacks at most a few of them (the larger of
+    16 and a tenth): saving ``tokens`` as well would add little."""
+    need = len(tokens) - max(16, len(tokens) // 10)
+    return len(saved) >= need and common_prefix(saved, tokens) == len(saved)
