@@ -464,7 +464,7 @@ def _result(
         notes=state.get("notes", []),
         trace=trace,
     )
-    if result.status == "done" and result.failure_summary():
+    if result.status == "done" and (result.failure_summary() or state.get("memory_failed")):
         result.status = "partial"
     return result
 

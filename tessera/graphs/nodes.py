@@ -29,6 +29,7 @@ from tessera.agents.kinds import check_specialists
 from tessera.agents.planner import make_plan, validate_plan
 from tessera.agents.router import Router, RoutingHistory
 from tessera.agents.specialist import stream_reply
+from tessera.errors import TesseraError
 from tessera.events import AnswerToken, PlanReady, Replan
 from tessera.graphs._subtasks import SubtaskRunner, _difficulty_fn
 from tessera.graphs._tracing import traced_step
@@ -86,7 +87,7 @@ class TeamNodes:
         context = _previous_results(state) if state.get("replans") else None
         if state.get("replan_reason"):
             context = f"{context}\n\nReplan because: {state['replan_reason']}"
-        memories = await self._recall(state) if not state.get("replans") else []
+        memories, recall_failed = await self._recall(state) if not state.get("replans") else ([], None)
         earlier = [
             conversation(state.get("history") or []),
             "Relevant memories from earlier tasks:\n" + "\n".join(f"- {m}" for m in memories)
@@ -116,6 +117,8 @@ class TeamNodes:
             self.subtasks.preload(ctx, subtask.specialist)
         record_span("call", started, time.time(), call="planner")
         notes = [f"plan rejected: {p}" for p in outcome.problems]
+        if recall_failed:
+            notes.append(f"long-term memory failed, nothing recalled: {recall_failed}")
         if memories:
             notes.append(f"recalled {len(memories)} {'memory' if len(memories) == 1 else 'memories'}")
         if outcome.fallback:
@@ -125,18 +128,26 @@ class TeamNodes:
         get_stream_writer()(
             PlanReady(plan=outcome.plan, replans=state.get("replans", 0), fallback=outcome.fallback)
         )
-        return {"plan": outcome.plan, "notes": notes}  # planning_s: set by traced_step from the span
+        update: dict[str, Any] = {"plan": outcome.plan, "notes": notes}
+        if recall_failed:
+            update["memory_failed"] = True
+        return update  # planning_s: set by traced_step from the span
 
-    async def _recall(self, state: TeamState) -> list[str]:
-        """Long-term memories for the planner's context, timed as a ``recall`` span of the planning."""
+    async def _recall(self, state: TeamState) -> tuple[list[str], str | None]:
+        """Long-term memories for the planner's context, timed as a ``recall`` span of the planning, and
+        why recall failed (its embedder did not load; the run goes on without memories)."""
         if not self.config.memory.long_term or not self.config.memory.recall_k:
-            return []
+            return [], None
         started = time.time()  # importing the memory modules is a part of recall's cost
         from tessera.memory.recall import recall_context
 
-        found = await asyncio.to_thread(recall_context, self.config, state["task"])
+        try:
+            found = await asyncio.to_thread(recall_context, self.config, state["task"])
+        except TesseraError as exc:
+            record_span("recall", started, time.time(), memories=0)
+            return [], str(exc)
         record_span("recall", started, time.time(), memories=len(found))
-        return [m.text for m in found]
+        return [m.text for m in found], None
 
     def approve(self, state: TeamState) -> dict[str, Any]:
         """Pause (LangGraph ``interrupt``) until the user accepts, edits or rejects the plan."""

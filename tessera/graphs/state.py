@@ -43,6 +43,8 @@ class TeamState(TypedDict, total=False):
     replan_reason: str | None
     rejected: str | None
     """Set when the user rejected the plan (the reason, possibly empty)."""
+    memory_failed: bool
+    """Set when long-term memory could not be recalled (its embedder did not load): the run is partial."""
     notes: Annotated[list[str], add_notes]
     planning_s: float
     answer: str

@@ -27,7 +27,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,12 @@ __all__ = [
 ]
 
 COLLECTION = "memory"
+_REFERS_BACK = re.compile(
+    r"\b(again|earlier|last time|previous(ly)?|you (said|told me|found|gave|computed|answered|wrote)|"
+    r"what did (you|i|we))\b",
+    re.IGNORECASE,
+)
+"""A task that refers back to earlier work: only such a task gets summaries of earlier tasks recalled."""
 _FACT = re.compile(
     r"^(?:please\s+)?(?:remember|note|keep in mind|fyi|for the record)(?:\s+that)?[\s,:]+(?P<fact>.+)$"
     r"|^(?P<self>(?:my|our)\s+[\w\s'-]{1,40}?\s+(?:is|are|was)\s+.+"
@@ -102,19 +108,31 @@ class LongTermMemory:
         root: Path,
         scope: str,
         *,
-        embedder: Embedder | None = None,
+        embedder: Embedder | Callable[[], Embedder | None] | None = None,
         chroma_url: str | None = None,
         min_similarity: float = 0.3,
         lock_wait_s: float = 3.0,
     ) -> None:
         self.root = root
         self.scope = scope
-        self.embedder = embedder
+        loads = embedder is not None and not hasattr(embedder, "embed")  # a loader, not an embedder
+        self._embedder: Embedder | None = None if loads else embedder  # type: ignore[assignment]
+        self._load_embedder: Callable[[], Embedder | None] | None = embedder if loads else None  # type: ignore[assignment]
+        self._embedder_lock = threading.Lock()
         self.chroma_url = chroma_url
         self.min_similarity = min_similarity
         self.lock_wait_s = lock_wait_s
         self._lock = WriterLock(root / "chroma") if chroma_url is None else None
         self._opened: Any = None
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The embedder for dense recall; a loader given instead runs on first use (writes need none,
+        and loading one takes seconds: torch and the model)."""
+        with self._embedder_lock:
+            if self._load_embedder is not None:
+                self._embedder, self._load_embedder = self._load_embedder(), None
+            return self._embedder
 
     @property
     def _collection(self) -> Any:
@@ -136,7 +154,8 @@ class LongTermMemory:
         memory = config.memory
         root = config.resolved_state_dir / "memory"
         scope = f"user:{getpass.getuser()}" if memory.scope == "user" else f"team:{config.name}"
-        embedder = load_embedder(memory.embedder, cache_dir=root) if memory.embedder else None
+        spec = memory.embedder
+        embedder = (lambda: load_embedder(spec, cache_dir=root)) if spec else None
         return cls(
             root, scope, embedder=embedder, chroma_url=memory.chroma_url, min_similarity=memory.min_similarity
         )
@@ -181,11 +200,12 @@ class LongTermMemory:
         """Every memory in this scope, oldest first."""
         return _in_scope(self._read({"scope": self.scope}), self.scope)
 
-    def recall(self, query: str, k: int = 3) -> list[Memory]:
-        """The ``k`` memories most relevant to ``query`` (none when nothing shares a term or meaning)."""
+    def recall(self, query: str, k: int = 3, *, kinds: Collection[str] | None = None) -> list[Memory]:
+        """The ``k`` memories most relevant to ``query`` (none when nothing shares a term or meaning),
+        among those of ``kinds`` (``fact``, ``summary``) when given."""
         if k <= 0:
             return []
-        items = self._saved()
+        items = [m for m in self._saved() if kinds is None or m.kind in kinds]
         if not items:
             return []
         by_id = {m.id: m for m in items}
@@ -355,20 +375,28 @@ def team_memory(config: TeamConfig) -> LongTermMemory:
 
 
 def recall_context(config: TeamConfig, task: str) -> list[Memory]:
-    """The memories to put in the planner's context for ``task`` (none when long-term memory is off)."""
+    """The memories to put in the planner's context for ``task`` (none when long-term memory is off).
+
+    Stated facts always compete; summaries of earlier tasks only when ``task`` refers back to earlier
+    work ("again", "last time", "what did you find"). A summary in the prompt of a small planner derails
+    plans that have nothing to do with it: on the task suite's 14 tasks of several steps, the 1.5B planned
+    14 right with no memory, 10 with the summary of the same task recalled (a run repeated) and 12 with
+    the summary of another task, whose subtasks it sometimes copied into the plan.
+    """
     memory = config.memory
     if not memory.long_term or memory.recall_k == 0:
         return []
     if memory.chroma_url is None and not (config.resolved_state_dir / "memory" / "chroma").exists():
         return []  # nothing remembered yet: do not pay for importing chromadb
-    return team_memory(config).recall(task, memory.recall_k)
+    kinds = None if _REFERS_BACK.search(task) else ("fact",)
+    return team_memory(config).recall(task, memory.recall_k, kinds=kinds)
 
 
 def remember_run(config: TeamConfig, task: str, answer: str, *, thread: str = "") -> None:
     """Store a finished task's summary and stated facts.
 
     Raises :class:`~tessera.memory._lock.StoreLockedError` when an ingest holds the store for longer than
-    the memory waits, and the embedder's load errors when it cannot load.
+    the memory waits. Writing needs no embedder (memories are embedded when recalled), so none is loaded.
     """
     if not config.memory.long_term:
         return
